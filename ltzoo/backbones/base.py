@@ -1,0 +1,43 @@
+"""Backbone registration with a default (pretrained-style) config per architecture."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ltzoo.registry import BACKBONES
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2023, 0.1994, 0.2010)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def cifar_cfg(num_classes: int = 10, **overrides: Any) -> dict[str, Any]:
+    """Default config of a 32x32 CIFAR backbone (input size, normalisation, default classes)."""
+    cfg = dict(
+        num_classes=num_classes, input_size=(3, 32, 32), mean=CIFAR_MEAN, std=CIFAR_STD,
+        crop_pct=1.0, interpolation="bilinear", classifier="head", first_conv="backbone.stem.0",
+    )
+    cfg.update(overrides)
+    return cfg
+
+
+def register_backbone(default_cfg: dict[str, Any] | Callable[[], dict[str, Any]]):
+    """Decorator: register a backbone factory under its function name, with its default config.
+
+    Args:
+        default_cfg: The architecture's default config (input size, mean/std, num_classes), or a
+            zero-argument function returning it (evaluated lazily, e.g. to ask timm).
+
+    Returns:
+        The decorator, which returns the factory unchanged apart from a ``default_cfg`` attribute.
+    """
+    def decorator(fn):
+        fn.default_cfg = default_cfg
+        return BACKBONES.register(fn.__name__, fn)
+    return decorator
+
+
+def default_cfg_for(name: str) -> dict[str, Any]:
+    """The default config of backbone ``name`` (a fresh dict; unknown names raise ValueError)."""
+    cfg = BACKBONES.get(name).default_cfg
+    return dict(cfg() if callable(cfg) else cfg)

@@ -1,0 +1,72 @@
+"""ImageNet backbones built by timm with the classifier and pooling removed.
+
+timm's own architectures are used unchanged (and, where the user has network access,
+``pretrained=True`` loads timm's ImageNet weights into the backbone).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+from ltzoo.backbones.base import IMAGENET_MEAN, IMAGENET_STD, register_backbone
+
+
+class TimmBackbone(nn.Module):
+    """A timm model used as a feature extractor: ``forward_features`` gives the (N, C, H, W) map.
+
+    Args:
+        timm_name: A timm architecture name, e.g. "resnet50".
+        pretrained: Load timm's pretrained weights (needs network or a timm cache).
+        in_chans: Input image channels.
+        **kwargs: Passed to ``timm.create_model`` (e.g. ``drop_path_rate``).
+    """
+
+    def __init__(self, timm_name: str, pretrained: bool = False, in_chans: int = 3, **kwargs: Any) -> None:
+        super().__init__()
+        self.model = timm.create_model(timm_name, pretrained=pretrained, num_classes=0, global_pool="",
+                                       in_chans=in_chans, **kwargs)
+        self.num_features = self.model.num_features
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)
+
+
+def _imagenet_cfg(timm_name: str):
+    def cfg() -> dict[str, Any]:
+        timm_cfg = timm.models.get_pretrained_cfg(timm_name)
+        base = timm_cfg.to_dict() if timm_cfg is not None else {}
+        return dict(
+            num_classes=1000,
+            input_size=tuple(base.get("input_size", (3, 224, 224))),
+            mean=tuple(base.get("mean", IMAGENET_MEAN)),
+            std=tuple(base.get("std", IMAGENET_STD)),
+            crop_pct=base.get("crop_pct", 0.875),
+            interpolation=base.get("interpolation", "bilinear"),
+            classifier="head",
+            first_conv="backbone.model.conv1",
+        )
+    return cfg
+
+
+@register_backbone(_imagenet_cfg("resnet50"))
+def resnet50(pretrained: bool = False, **kwargs: Any) -> TimmBackbone:
+    """timm's ResNet-50 (2048-d features)."""
+    return TimmBackbone("resnet50", pretrained=pretrained, **kwargs)
+
+
+@register_backbone(_imagenet_cfg("resnet152"))
+def resnet152(pretrained: bool = False, **kwargs: Any) -> TimmBackbone:
+    """timm's ResNet-152 (2048-d features)."""
+    return TimmBackbone("resnet152", pretrained=pretrained, **kwargs)
+
+
+@register_backbone(_imagenet_cfg("resnext50_32x4d"))
+def resnext50_32x4d(pretrained: bool = False, **kwargs: Any) -> TimmBackbone:
+    """timm's ResNeXt-50 32x4d (2048-d features)."""
+    return TimmBackbone("resnext50_32x4d", pretrained=pretrained, **kwargs)

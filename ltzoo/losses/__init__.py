@@ -1,0 +1,1 @@
+"""Registered losses (see ltzoo.registry)."""

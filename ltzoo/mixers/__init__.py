@@ -1,0 +1,1 @@
+"""Registered mixers (see ltzoo.registry)."""

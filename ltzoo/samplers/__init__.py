@@ -1,0 +1,1 @@
+"""Registered samplers (see ltzoo.registry)."""
