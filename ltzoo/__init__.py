@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ltzoo import data, metrics  # noqa: F401  (public submodules)
 from ltzoo import backbones as _backbones  # noqa: F401  (registers backbones)
 from ltzoo import heads as _heads  # noqa: F401  (registers heads)
 from ltzoo import losses as _losses  # noqa: F401  (registers losses)
@@ -22,7 +23,7 @@ from ltzoo.timm_bridge import register_timm_entrypoints as _register_timm_entryp
 __version__ = "0.1.0"
 
 __all__ = [
-    "LTModel", "Registry", "__version__",
+    "LTModel", "Registry", "__version__", "data", "metrics",
     "create_model", "create_backbone", "create_head", "create_loss", "create_sampler", "create_mixer",
     "list_models", "list_backbones", "list_heads", "list_losses", "list_samplers", "list_mixers",
 ]

@@ -3,12 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ltzoo.data.transforms import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD  # noqa: F401
 from ltzoo.registry import BACKBONES
-
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2023, 0.1994, 0.2010)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def cifar_cfg(num_classes: int = 10, **overrides: Any) -> dict[str, Any]:

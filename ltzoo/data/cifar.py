@@ -1,0 +1,122 @@
+"""CIFAR-10-LT and CIFAR-100-LT built on ``torchvision.datasets.CIFAR10/100``.
+
+The training split is subsampled to LDAM-DRW's profile with n_max = the largest class
+(5000 for CIFAR-10, 500 for CIFAR-100); the test split stays the balanced original.
+``download=True`` uses torchvision's downloader (needs a network).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from torchvision import datasets as tvd
+
+from ltzoo.data.base import LongTailedSubset
+from ltzoo.data.common import (
+    check_imb_ratio,
+    check_lt_options,
+    check_root,
+    check_split,
+    make_long_tailed,
+    resolve_transform,
+)
+from ltzoo.data.registry import DATASETS
+
+__all__ = ["build_cifar10_lt", "build_cifar100_lt"]
+
+SPLITS = ("train", "test")
+
+
+def _build(
+    cls: type,
+    name: str,
+    root: str | os.PathLike | None,
+    split: str,
+    imb_ratio: float,
+    download: bool,
+    transform: Callable | str | None,
+    profile: str,
+    selection: str,
+    seed: int,
+    minority_fraction: float,
+) -> LongTailedSubset:
+    check_split(split, SPLITS)
+    imb_ratio = check_imb_ratio(imb_ratio)
+    check_lt_options(profile, selection, seed)
+    root_path = check_root(root, must_exist=not download)
+    train = split == "train"
+    try:
+        source = cls(str(root_path), train=train, download=bool(download))
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted"
+        raise RuntimeError(
+            f"{name}: could not load {cls.__name__} from root={str(root)!r} "
+            f"(expected {os.path.join(str(root), cls.base_folder)}); pass download=True to fetch it: {err}"
+        ) from err
+    dataset = LongTailedSubset(source, transform=resolve_transform(transform, "cifar", train))
+    if not train:
+        return dataset
+    return make_long_tailed(dataset, imb_ratio, profile, selection, seed, minority_fraction)
+
+
+@DATASETS.register("cifar10_lt")
+def build_cifar10_lt(
+    root: str | os.PathLike | None = None,
+    split: str = "train",
+    imb_ratio: float = 1,
+    download: bool = False,
+    transform: Callable | str | None = None,
+    profile: str = "exp",
+    selection: str = "first",
+    seed: int = 0,
+    minority_fraction: float = 0.5,
+) -> LongTailedSubset:
+    """CIFAR-10-LT: imb_ratio=100 gives 5000, 2997, ..., 50 training images (12,406).
+
+    Args:
+        root: Folder holding (or receiving) ``cifar-10-batches-py``.
+        split: ``"train"`` (long-tailed) or ``"test"`` (balanced 10,000).
+        imb_ratio: Imbalance ratio of the training split (>= 1; ignored for test).
+        download: Download with torchvision if missing.
+        transform: Callable, kind name, or None for the CIFAR train/test transform.
+        profile: ``"exp"`` or ``"step"``.
+        selection: ``"first"`` or ``"random"`` (LDAM-DRW's seeded choice).
+        seed: Seed of the ``"random"`` selection.
+        minority_fraction: Minority share for ``"step"``.
+
+    Returns:
+        A :class:`LongTailedSubset` of the torchvision dataset.
+    """
+    return _build(tvd.CIFAR10, "cifar10_lt", root, split, imb_ratio, download, transform,
+                  profile, selection, seed, minority_fraction)
+
+
+@DATASETS.register("cifar100_lt")
+def build_cifar100_lt(
+    root: str | os.PathLike | None = None,
+    split: str = "train",
+    imb_ratio: float = 1,
+    download: bool = False,
+    transform: Callable | str | None = None,
+    profile: str = "exp",
+    selection: str = "first",
+    seed: int = 0,
+    minority_fraction: float = 0.5,
+) -> LongTailedSubset:
+    """CIFAR-100-LT: imb_ratio=100 gives 500, 477, ..., 5 training images (10,847).
+
+    Args:
+        root: Folder holding (or receiving) ``cifar-100-python``.
+        split: ``"train"`` (long-tailed) or ``"test"`` (balanced 10,000).
+        imb_ratio: Imbalance ratio of the training split (>= 1; ignored for test).
+        download: Download with torchvision if missing.
+        transform: Callable, kind name, or None for the CIFAR train/test transform.
+        profile: ``"exp"`` or ``"step"``.
+        selection: ``"first"`` or ``"random"`` (LDAM-DRW's seeded choice).
+        seed: Seed of the ``"random"`` selection.
+        minority_fraction: Minority share for ``"step"``.
+
+    Returns:
+        A :class:`LongTailedSubset` of the torchvision dataset.
+    """
+    return _build(tvd.CIFAR100, "cifar100_lt", root, split, imb_ratio, download, transform,
+                  profile, selection, seed, minority_fraction)
