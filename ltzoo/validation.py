@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["check_num_classes", "check_class_counts", "check_labels"]
+__all__ = ["check_num_classes", "check_class_counts", "check_labels", "class_counts_tensor"]
 
 
 def check_num_classes(num_classes: int, name: str = "num_classes") -> int:
@@ -73,3 +73,21 @@ def check_labels(labels: Sequence[int] | np.ndarray, num_classes: int, name: str
             f"got out-of-range values {np.unique(arr[bad])[:10].tolist()}"
         )
     return arr
+
+
+def class_counts_tensor(
+    class_counts,
+    num_classes: int | None = None,
+    name: str = "class_counts",
+    allow_zero: bool = False,
+):
+    """Validate counts (as :func:`check_class_counts`) and return them as a float32 torch tensor.
+
+    Zero counts are refused by default, since log-priors and effective numbers need n_c > 0.
+    """
+    import torch
+
+    arr = check_class_counts(class_counts, num_classes, name=name, allow_zero=allow_zero)
+    if not allow_zero and arr.sum() == 0:
+        raise ValueError(f"{name} must have a positive total")
+    return torch.as_tensor(arr, dtype=torch.float32)

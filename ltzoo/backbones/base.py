@@ -17,18 +17,20 @@ def cifar_cfg(num_classes: int = 10, **overrides: Any) -> dict[str, Any]:
     return cfg
 
 
-def register_backbone(default_cfg: dict[str, Any] | Callable[[], dict[str, Any]]):
+def register_backbone(default_cfg: dict[str, Any] | Callable[[], dict[str, Any]], num_features: int):
     """Decorator: register a backbone factory under its function name, with its default config.
 
     Args:
         default_cfg: The architecture's default config (input size, mean/std, num_classes), or a
             zero-argument function returning it (evaluated lazily, e.g. to ask timm).
+        num_features: Channels of the feature map at default settings (for messages and listings).
 
     Returns:
         The decorator, which returns the factory unchanged apart from a ``default_cfg`` attribute.
     """
     def decorator(fn):
         fn.default_cfg = default_cfg
+        fn.num_features = num_features
         return BACKBONES.register(fn.__name__, fn)
     return decorator
 
@@ -37,3 +39,8 @@ def default_cfg_for(name: str) -> dict[str, Any]:
     """The default config of backbone ``name`` (a fresh dict; unknown names raise ValueError)."""
     cfg = BACKBONES.get(name).default_cfg
     return dict(cfg() if callable(cfg) else cfg)
+
+
+def feature_dims() -> dict[str, int]:
+    """Registered backbone name -> feature dimension at default settings."""
+    return {name: BACKBONES.get(name).num_features for name in BACKBONES.list()}

@@ -85,14 +85,14 @@ class CifarResNet(nn.Module):
         return self.forward_features(x)
 
 
-@register_backbone(cifar_cfg(num_classes=10))
+@register_backbone(cifar_cfg(num_classes=10), num_features=64)
 def resnet32(width: int = 1, in_chans: int = 3, pretrained: bool = False) -> CifarResNet:
     """ResNet-32 (16/32/64 channels, 64-d features); ``width=2`` gives the 32/64/128 variant."""
     _refuse_pretrained("resnet32", pretrained)
     return CifarResNet(5, width=width, in_chans=in_chans)
 
 
-@register_backbone(cifar_cfg(num_classes=100))
+@register_backbone(cifar_cfg(num_classes=100), num_features=128)
 def resnet32_w2(in_chans: int = 3, pretrained: bool = False) -> CifarResNet:
     """ResNet-32 at doubled width (32/64/128 channels, 128-d features), for CIFAR-100 with an ETF head."""
     _refuse_pretrained("resnet32_w2", pretrained)

@@ -54,19 +54,19 @@ def _imagenet_cfg(timm_name: str):
     return cfg
 
 
-@register_backbone(_imagenet_cfg("resnet50"))
+@register_backbone(_imagenet_cfg("resnet50"), num_features=2048)
 def resnet50(pretrained: bool = False, **kwargs: Any) -> TimmBackbone:
     """timm's ResNet-50 (2048-d features)."""
     return TimmBackbone("resnet50", pretrained=pretrained, **kwargs)
 
 
-@register_backbone(_imagenet_cfg("resnet152"))
+@register_backbone(_imagenet_cfg("resnet152"), num_features=2048)
 def resnet152(pretrained: bool = False, **kwargs: Any) -> TimmBackbone:
     """timm's ResNet-152 (2048-d features)."""
     return TimmBackbone("resnet152", pretrained=pretrained, **kwargs)
 
 
-@register_backbone(_imagenet_cfg("resnext50_32x4d"))
+@register_backbone(_imagenet_cfg("resnext50_32x4d"), num_features=2048)
 def resnext50_32x4d(pretrained: bool = False, **kwargs: Any) -> TimmBackbone:
     """timm's ResNeXt-50 32x4d (2048-d features)."""
     return TimmBackbone("resnext50_32x4d", pretrained=pretrained, **kwargs)

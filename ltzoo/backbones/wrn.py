@@ -93,14 +93,14 @@ class WideResNet(nn.Module):
         return self.forward_features(x)
 
 
-@register_backbone(cifar_cfg(num_classes=10))
+@register_backbone(cifar_cfg(num_classes=10), num_features=128)
 def wrn_28_2(drop_rate: float = 0.0, in_chans: int = 3, pretrained: bool = False) -> WideResNet:
     """WRN-28-2 (1.47M parameters with a 10-class FC), the FixMatch / BEM / UDAL backbone."""
     _refuse_pretrained("wrn_28_2", pretrained)
     return WideResNet(28, 2, drop_rate=drop_rate, in_chans=in_chans)
 
 
-@register_backbone(cifar_cfg(num_classes=100))
+@register_backbone(cifar_cfg(num_classes=100), num_features=512)
 def wrn_28_8(drop_rate: float = 0.0, in_chans: int = 3, pretrained: bool = False) -> WideResNet:
     """WRN-28-8 (512-d features), used for CIFAR-100 in semi-supervised LT papers."""
     _refuse_pretrained("wrn_28_8", pretrained)

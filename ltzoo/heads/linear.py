@@ -18,6 +18,8 @@ class LinearHead(nn.Module):
         bias: Whether to learn a per-class bias.
     """
 
+    default_loss = "ce"  # the loss this head is trained with unless the user picks another
+
     def __init__(self, in_features: int, num_classes: int, bias: bool = True) -> None:
         super().__init__()
         check_num_classes(in_features, "in_features")

@@ -92,3 +92,12 @@ def test_wrn_bad_depth():
 
     with pytest.raises(ValueError, match="depth"):
         WideResNet(depth=27)
+
+
+def test_declared_feature_dims_match_built_backbones():
+    from ltzoo.backbones import feature_dims
+
+    dims = feature_dims()
+    assert dims == EXPECTED_FEATURES
+    for name in CIFAR_NETS:
+        assert ltzoo.create_backbone(name).num_features == dims[name]
