@@ -5,5 +5,6 @@ Every head is built as ``head(in_features, num_classes, **kwargs)`` and exposes
 head is not linear (class activation maps need them).
 """
 from ltzoo.heads.linear import LinearHead
+from ltzoo.heads.etf import ETFHead, MSHead, MSWETFHead, WETFHead, simplex_etf
 
-__all__ = ["LinearHead"]
+__all__ = ["LinearHead", "ETFHead", "WETFHead", "MSHead", "MSWETFHead", "simplex_etf"]
