@@ -75,12 +75,24 @@ def run_isolated(module: str, args: list[str]) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _command() -> str:
+    """The command that ran this benchmark, with paths relative to the repository root."""
+    root = Path(__file__).resolve().parent.parent
+    args = []
+    for arg in sys.argv:
+        path = Path(arg)
+        if path.is_absolute() and root in path.resolve().parents:
+            arg = str(path.resolve().relative_to(root))
+        args.append(arg)
+    return " ".join(["python", *args])
+
+
 def write_result(name: str, payload: dict[str, Any]) -> Path:
     """Write ``payload`` plus command, machine and date to ``benchmarks/results/<name>.json`` atomically."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     record = {
         "benchmark": name,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": _command(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         **payload,

@@ -17,6 +17,7 @@ from ltzoo import losses as _losses  # noqa: F401  (registers losses)
 from ltzoo import mixers as _mixers  # noqa: F401  (registers mixers)
 from ltzoo import samplers as _samplers  # noqa: F401  (registers samplers)
 from ltzoo.models import LTModel, create_model, list_models
+from ltzoo.hub import push_to_hub, save_pretrained
 from ltzoo.registry import BACKBONES, HEADS, LOSSES, MIXERS, SAMPLERS, Registry
 from ltzoo.timm_bridge import register_timm_entrypoints as _register_timm_entrypoints
 
@@ -26,6 +27,7 @@ __all__ = [
     "LTModel", "Registry", "__version__", "data", "metrics",
     "create_model", "create_backbone", "create_head", "create_loss", "create_sampler", "create_mixer",
     "list_models", "list_backbones", "list_heads", "list_losses", "list_samplers", "list_mixers",
+    "save_pretrained", "push_to_hub",
 ]
 
 

@@ -17,13 +17,29 @@ def _cmd_list(args: argparse.Namespace) -> int:
         "samplers": lambda: ltzoo.list_samplers(args.filter),
         "mixers": lambda: ltzoo.list_mixers(args.filter),
     }
-    chosen = [args.role] if args.role else list(roles)
+    chosen = [args.role] if args.role else (["models"] if args.pretrained else list(roles))
     for role in chosen:
         names = roles[role]()
-        label = "pretrained models" if role == "models" and args.pretrained else role
-        print(f"{label} ({len(names)}):")
+        if role == "models" and args.pretrained:
+            from ltzoo.hub import get_pretrained_config
+
+            print(f"pretrained models ({len(names)}):")
+            for name in names:
+                print(f"  {name:<44} {get_pretrained_config(name).repo_id}")
+            continue
+        print(f"{role} ({len(names)}):")
         for name in names:
             print(f"  {name}")
+    return 0
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from ltzoo.hub import push_folder
+
+    info = push_folder(args.directory, args.repo_id, token=args.token, revision=args.revision,
+                       private=True if args.private else None, commit_message=args.commit_message,
+                       create_pr=args.create_pr)
+    print(f"pushed {args.directory} to {args.repo_id}: {getattr(info, 'commit_url', info)}")
     return 0
 
 
@@ -39,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.add_argument("--filter", default="*", help="fnmatch pattern, e.g. 'resnet*'")
     p_list.add_argument("--pretrained", action="store_true", help="list pretrained 'arch.tag' weights")
     p_list.set_defaults(func=_cmd_list)
+    p_push = sub.add_parser("push", help="upload a folder written by ltzoo.save_pretrained to the Hugging Face Hub")
+    p_push.add_argument("directory", help="folder with model.safetensors, config.json and README.md")
+    p_push.add_argument("repo_id", help="Hub repository, 'org/name' (created if missing)")
+    p_push.add_argument("--token", default=None, help="Hub token (default: huggingface_hub login / HF_TOKEN)")
+    p_push.add_argument("--revision", default=None, help="branch to commit to (created if missing)")
+    p_push.add_argument("--private", action="store_true", help="create the repository as private")
+    p_push.add_argument("--commit-message", default=None, help="commit message")
+    p_push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    p_push.set_defaults(func=_cmd_push)
     return parser
 
 

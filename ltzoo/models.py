@@ -14,8 +14,7 @@ from timm.layers import SelectAdaptivePool2d
 from timm.models import build_model_with_cfg
 from torch import nn
 
-from ltzoo.backbones import default_cfg_for
-from ltzoo.registry import BACKBONES, HEADS, filter_names
+from ltzoo.registry import BACKBONES, HEADS
 from ltzoo.validation import check_num_classes
 
 __all__ = ["LTModel", "create_model", "list_models", "split_model_name"]
@@ -58,6 +57,8 @@ class LTModel(nn.Module):
         self.head_name = head
         self.head_args = dict(head_args or {})
         backbone_args = dict(backbone_args or {})
+        self._in_chans = in_chans
+        self._backbone_args = {k: v for k, v in backbone_args.items() if k != "pretrained"}
         if pretrained_backbone:
             backbone_args["pretrained"] = True
         self.backbone = BACKBONES.create(backbone, in_chans=in_chans, **backbone_args)
@@ -65,6 +66,15 @@ class LTModel(nn.Module):
         self.global_pool = _make_pool(global_pool)
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         self.head = self._make_head(head, self.num_classes, self.head_args)
+
+    @property
+    def model_args(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this architecture (saved in config.json by save_pretrained)."""
+        return {
+            "head": self.head_name, "head_args": dict(self.head_args), "global_pool": self.global_pool.pool_type,
+            "drop_rate": float(getattr(self.drop, "p", 0.0)), "in_chans": self._in_chans,
+            "backbone_args": dict(self._backbone_args),
+        }
 
     @property
     def head_in_features(self) -> int:
@@ -126,49 +136,60 @@ def split_model_name(name: str) -> tuple[str, str | None]:
 
 def create_model(
     model_name: str,
-    head: str = "fc",
+    head: str | None = None,
     num_classes: int | None = None,
     pretrained: bool = False,
     **kwargs: Any,
 ) -> LTModel:
-    """Build a backbone + pooling + head model by name.
+    """Build a backbone + pooling + head model by name, optionally with pretrained weights.
 
     Args:
-        model_name: A registered backbone name (``ltzoo.list_models()``), optionally "arch.tag".
-        head: A registered head name (``ltzoo.list_heads()``).
-        num_classes: Number of classes; defaults to the architecture's default (10, 100 or 1000).
-        pretrained: For an architecture without a tag: load the backbone's own pretrained
-            weights where it has them (timm's ImageNet weights).
+        model_name: A registered backbone name (``ltzoo.list_models()``); "arch.tag" for registered
+            weights (``ltzoo.list_models(pretrained=True)``); "hf-hub:org/name[@revision]" or
+            "local-dir:/path" for a folder written by :func:`ltzoo.save_pretrained`.
+        head: A registered head name (``ltzoo.list_heads()``); defaults to the checkpoint's head, else "fc".
+        num_classes: Number of classes; defaults to the checkpoint's (or the architecture's default).
+            A different number re-initialises only the head.
+        pretrained: Load the weights: a tag's or a repository's ``model.safetensors`` (from the Hub
+            cache, the Hub, or, when the Hub cannot be reached, a local copy of the tag, with a
+            warning); for a plain architecture, the backbone's own pretrained weights where it has
+            them (timm's ImageNet weights).
         **kwargs: Passed to :class:`LTModel` (``global_pool``, ``drop_rate``, ``in_chans``,
-            ``backbone_args``, ``head_args``); timm's ``pretrained_cfg``, ``pretrained_cfg_overlay``
-            and ``cache_dir`` are accepted too.
+            ``backbone_args``, ``head_args``); also ``cache_dir``, ``revision`` and ``token`` (for
+            ``hf_hub_download``) and timm's ``pretrained_cfg`` / ``pretrained_cfg_overlay``.
 
     Returns:
-        The model, with ``pretrained_cfg`` set.
+        The model, with ``pretrained_cfg`` set (timm's fields plus ltzoo's: metrics, class counts, ...).
     """
-    arch, tag = split_model_name(model_name)
-    if tag is not None:
-        raise ValueError(
-            f"no pretrained weights named {model_name!r}; "
-            f"available: {', '.join(list_models(pretrained=True)) or '(none yet)'}"
-        )
-    cfg = default_cfg_for(arch)  # raises ValueError with close matches for an unknown arch
-    cfg["architecture"] = arch
-    overlay = kwargs.pop("pretrained_cfg_overlay", None)
-    kwargs.pop("pretrained_cfg", None)
-    kwargs.pop("cache_dir", None)
+    from ltzoo.hub.configs import split_pretrained_cfg
+    from ltzoo.hub.load import load_pretrained_weights
+    from ltzoo.hub.resolve import resolve_model
+
+    hub = {k: kwargs.pop(k, None) for k in ("cache_dir", "revision", "token")}
+    kwargs.pop("pretrained_model_args", None)  # timm's record of model_args, already merged into kwargs
+    resolved = resolve_model(model_name, kwargs.pop("pretrained_cfg", None), kwargs.pop("pretrained_cfg_overlay", None),
+                             **hub)
+    args = {**resolved.model_args, **kwargs}
+    args["head"] = head or args.get("head") or "fc"
     if num_classes is None:
-        num_classes = cfg["num_classes"]
+        num_classes = resolved.pretrained_cfg["num_classes"]
     check_num_classes(num_classes)
-    return build_model_with_cfg(
-        LTModel, arch, pretrained=False, pretrained_cfg=cfg, pretrained_cfg_overlay=overlay,
-        backbone=arch, head=head, num_classes=num_classes, pretrained_backbone=bool(pretrained), **kwargs,
+    timm_cfg, extras = split_pretrained_cfg(resolved.pretrained_cfg)
+    model = build_model_with_cfg(
+        LTModel, resolved.arch, pretrained=False, pretrained_cfg=timm_cfg, backbone=resolved.arch,
+        num_classes=num_classes, pretrained_backbone=bool(pretrained) and resolved.weights is None, **args,
     )
+    model.pretrained_cfg.update(extras)
+    if pretrained and resolved.weights is not None:
+        load_pretrained_weights(model, resolved, hub["cache_dir"], hub["token"])
+    return model
 
 
 def list_models(include: str | list[str] = "*", exclude: str | list[str] | None = None,
                 pretrained: bool = False) -> list[str]:
-    """Model architectures (or, with ``pretrained=True``, "arch.tag" weights) matching the filters."""
+    """Model architectures (or, with ``pretrained=True``, registered "arch.tag" weights) matching the filters."""
     if pretrained:
-        return filter_names([], include, exclude)
+        from ltzoo.hub.configs import PRETRAINED
+
+        return PRETRAINED.list(include, exclude)
     return BACKBONES.list(include, exclude)

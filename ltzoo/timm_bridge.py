@@ -2,7 +2,9 @@
 
 For every registered ltzoo backbone whose name timm does not already know, a timm model
 entrypoint is registered that builds the ltzoo model (FC head by default). Names timm
-already has (resnet50, resnet152, resnext50_32x4d) are left to timm.
+already has (resnet50, resnet152, resnext50_32x4d) are left to timm; the ltzoo model on such a
+backbone is registered as "ltzoo_<name>" (e.g. "ltzoo_resnet50"), the architecture name that
+ltzoo's config.json files use so that ``timm.create_model("hf-hub:...")`` reaches ltzoo.
 """
 from __future__ import annotations
 
@@ -15,41 +17,64 @@ from timm.models import register_model
 from ltzoo.backbones import default_cfg_for
 from ltzoo.registry import BACKBONES
 
-__all__ = ["register_timm_entrypoints", "bridged_names"]
+__all__ = ["register_timm_entrypoints", "bridged_names", "timm_name", "ltzoo_arch", "ALIAS_PREFIX"]
 
 default_cfgs: dict[str, dict[str, Any]] = {}  # read by timm's register_model for each name
 _bridged: list[str] = []
+_aliases: dict[str, str] = {}  # timm name "ltzoo_<arch>" -> ltzoo arch, for archs whose name timm has
+ALIAS_PREFIX = "ltzoo_"
 
 
-def _entrypoint(arch: str) -> Callable[..., Any]:
+def _entrypoint(arch: str, name: str | None = None) -> Callable[..., Any]:
+    name = name or arch
+
     def entrypoint(pretrained: bool = False, **kwargs: Any):
         from ltzoo.models import create_model
 
         return create_model(arch, pretrained=pretrained, **kwargs)
 
-    entrypoint.__name__ = arch
-    entrypoint.__qualname__ = arch
+    entrypoint.__name__ = name
+    entrypoint.__qualname__ = name
     entrypoint.__module__ = __name__
     entrypoint.__doc__ = f"ltzoo {arch} (backbone + pooling + head); see ltzoo.create_model."
     return entrypoint
 
 
 def register_timm_entrypoints() -> list[str]:
-    """Register every ltzoo backbone timm lacks; return the names registered now."""
+    """Register every ltzoo backbone (as "ltzoo_<arch>" where timm has the name); return the names added."""
     added = []
     module = sys.modules[__name__]
     for arch in BACKBONES.list():
-        if arch in _bridged or timm.is_model(arch):
+        if arch in _bridged or arch in _aliases.values():
             continue
-        default_cfgs[arch] = {**default_cfg_for(arch), "architecture": arch}
-        fn = _entrypoint(arch)
-        setattr(module, arch, fn)
+        name = ALIAS_PREFIX + arch if timm.is_model(arch) else arch
+        if timm.is_model(name):
+            continue
+        default_cfgs[name] = {**default_cfg_for(arch), "architecture": name}
+        fn = _entrypoint(arch, name)
+        setattr(module, name, fn)
         register_model(fn)
-        _bridged.append(arch)
-        added.append(arch)
+        if name == arch:
+            _bridged.append(arch)
+        else:
+            _aliases[name] = arch
+        added.append(name)
     return added
 
 
 def bridged_names() -> list[str]:
     """The ltzoo architectures that timm.create_model builds through this bridge."""
     return sorted(_bridged)
+
+
+def timm_name(arch: str) -> str:
+    """The timm entrypoint name that builds ltzoo architecture ``arch`` ("resnet32", "ltzoo_resnet50")."""
+    for name, target in _aliases.items():
+        if target == arch:
+            return name
+    return arch
+
+
+def ltzoo_arch(name: str) -> str:
+    """The ltzoo architecture behind timm entrypoint ``name`` (inverse of :func:`timm_name`)."""
+    return _aliases.get(name, name)

@@ -8,7 +8,8 @@ A training iteration (BEM Algorithm 1, lines 5-9)::
 
     probs_x, probs_u = logits_x_weak.softmax(1), logits_u_weak.softmax(1)   # detached
     state.update(probs_x, y, probs_u)        # lines 6-9: E (Eq. 2-3), e (Eq. 5-6), tau_e (Eq. 10)
-    bank.update(...); classes = bank.sample(state.s_hat())  # lines 5, 11
+    bank.update(idx, labels, is_labeled)     # line 5 (the mix bank reads state.s_hat())
+    partners, classes = bank.sample(B)       # line 11
     high, low = state.entropy_masks(probs_u) # Eq. 8-9: pick labeled / unlabeled partners
     ... CamMix, then ecb_loss(logits_strong, pseudo_labels) (reads s_hat^u, Eq. 11-12)
 

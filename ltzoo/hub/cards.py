@@ -1,0 +1,163 @@
+"""Model cards from ``config.json``: huggingface_hub's ModelCard / ModelCardData, and the per-class plot.
+
+The card is generated from the recorded (measured) values only: the model-index holds one
+EvalResult per metric of the metrics block, on its dataset and split; a checkpoint without a
+metrics block gets no model-index and says so. Other measurements (``extra_metrics``, e.g. BTM
+stage-1 numbers) are listed in the text only.
+"""
+from __future__ import annotations
+
+import io
+import json
+from typing import Any, Mapping, Sequence
+
+from ltzoo.hub.files import CARD_NAME, PLOT_NAME
+from ltzoo.hub.records import METRIC_KEYS
+
+__all__ = ["build_card", "render_card", "per_class_plot", "class_order", "METRIC_LABELS"]
+
+METRIC_LABELS = {
+    "top1": "Top-1 accuracy", "many": "Many-shot accuracy", "medium": "Medium-shot accuracy",
+    "few": "Few-shot accuracy", "hmean": "Harmonic mean of per-class recall",
+    "gmean": "Geometric mean of per-class recall", "lowest": "Lowest per-class recall",
+}
+
+
+def class_order(class_counts: Sequence[float]) -> list[int]:
+    """Class indices sorted by training count, most frequent first (ties by index)."""
+    return sorted(range(len(class_counts)), key=lambda i: (-float(class_counts[i]), i))
+
+
+def per_class_plot(per_class: Sequence[float | None], class_counts: Sequence[float], title: str) -> bytes:
+    """PNG bytes of a bar chart of per-class accuracy, classes sorted by training count (descending).
+
+    Raises:
+        ImportError: If matplotlib is not installed (``pip install "ltzoo[plot]"``).
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError("the per-class accuracy plot needs matplotlib: pip install 'ltzoo[plot]' "
+                          "(or save with plot=False)") from e
+    order = class_order(class_counts)
+    acc = [float("nan") if per_class[i] is None else per_class[i] for i in order]
+    fig = Figure(figsize=(max(6.0, min(16.0, 0.12 * len(order) + 4)), 3.6), dpi=100)
+    FigureCanvasAgg(fig)  # Agg backend, no pyplot state
+    ax = fig.add_subplot(1, 1, 1)
+    ax.bar(range(len(order)), acc, width=0.85, color="#4c72b0", label="top-1 accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("class, sorted by training images (most frequent first)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    if len(order) <= 40:
+        ax.set_xticks(range(len(order)), [str(i) for i in order], fontsize=7)
+    counts_ax = ax.twinx()
+    counts_ax.step(range(len(order)), [float(class_counts[i]) for i in order], where="mid", color="#dd8452")
+    counts_ax.set_ylabel("training images", color="#dd8452")
+    if min(float(c) for c in class_counts) > 0:
+        counts_ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def _card_data(pcfg: Mapping[str, Any], name: str):
+    from huggingface_hub import EvalResult, ModelCardData
+
+    metrics = pcfg.get("metrics")
+    results = None
+    if metrics:
+        results = [EvalResult(task_type="image-classification", dataset_type=metrics["dataset"],
+                              dataset_name=metrics["dataset"], dataset_split=metrics["split"], metric_type=key,
+                              metric_name=METRIC_LABELS[key], metric_value=metrics[key])
+                   for key in METRIC_KEYS if metrics.get(key) is not None]
+    return ModelCardData(library_name="ltzoo", license=pcfg.get("license"), pipeline_tag="image-classification",
+                         tags=["image-classification", "long-tailed", "ltzoo", pcfg["architecture"]],
+                         model_name=name, eval_results=results or None)
+
+
+def _sections(config: Mapping[str, Any], plot_name: str | None) -> list[str]:
+    pcfg, args = config["pretrained_cfg"], config["model_args"]
+    arch, tag, k = pcfg["architecture"], pcfg.get("tag"), config["num_classes"]
+    name, repo = (f"{arch}.{tag}" if tag else arch), pcfg.get("hf_hub_id")
+    c, h, w = pcfg["input_size"]
+    out = [f"# {name}", pcfg.get("description") or
+           f"A long-tailed image classifier made with ltzoo: backbone `{arch}`, "
+           f"head `{args['head']}`, {k} classes, input {c}x{h}x{w}."]
+    load = f'"hf-hub:{repo}"' if repo else '"local-dir:/path/to/this/folder"'
+    out.append(
+        "## Usage\n\n```python\nimport ltzoo, torch\n\n"
+        f"model = ltzoo.create_model({load}, pretrained=True).eval()\n"
+        + (f'# or, by tag: ltzoo.create_model("{name}", pretrained=True)\n' if tag else "")
+        + f"x = torch.randn(1, {c}, {h}, {w})  # normalised with mean={tuple(pcfg['mean'])}, std={tuple(pcfg['std'])}\n"
+        f"logits = model(x)  # (1, {k})\n```\n\nAfter `import ltzoo`, `timm.create_model` loads it too.")
+    metrics = pcfg.get("metrics")
+    if metrics:
+        rows = "\n".join(f"| {METRIC_LABELS[key]} | {_fmt(metrics[key])} |" for key in METRIC_KEYS)
+        out.append(f"## Results\n\nMeasured on `{metrics['dataset']}`, split `{metrics['split']}` (percent).\n\n"
+                   f"| metric | value |\n|---|---|\n{rows}")
+    else:
+        out.append("## Results\n\nNo measured metrics are recorded for these weights.")
+    for block, values in (pcfg.get("extra_metrics") or {}).items():
+        rows = "\n".join(f"| {key} | {val if not isinstance(val, float) else f'{val:.2f}'} |" for key, val in values.items())
+        out.append(f"### Other measurements: {block}\n\nNot test-set results of these weights.\n\n| key | value |\n|---|---|\n{rows}")
+    if plot_name:
+        out.append(f"## Per-class accuracy\n\n![Per-class top-1 accuracy, classes sorted by training count]({plot_name})")
+    counts = pcfg.get("class_counts")
+    if counts:
+        lo, hi = min(counts), max(counts)
+        ratio = f"{hi / lo:.1f}" if lo > 0 else "inf (some classes have no training image)"
+        out.append(f"## Training class counts\n\n{len(counts)} classes, {sum(counts):g} training images, "
+                   f"largest class {hi:g}, smallest {lo:g}, imbalance ratio {ratio}.\n\n"
+                   f"Counts per class (class 0 first): {', '.join(f'{x:g}' for x in counts)}")
+    recipe = pcfg.get("recipe")
+    if recipe is not None:
+        body = recipe if isinstance(recipe, str) else f"```json\n{json.dumps(recipe, indent=2)}\n```"
+        out.append(f"## Training recipe\n\n{body}")
+    out.append(f"## Model\n\n```json\n{json.dumps(args, indent=2)}\n```")
+    paper = pcfg.get("paper")
+    if paper:
+        ref = paper.get("title", "")
+        if paper.get("url"):
+            ref = f"[{ref or paper['url']}]({paper['url']})"
+        bib = f"\n\n```bibtex\n{paper['bibtex'].strip()}\n```" if paper.get("bibtex") else ""
+        out.append(f"## Citation\n\n{ref}{bib}")
+    out.append(f"## License\n\n{pcfg.get('license') or 'not stated'}")
+    return out
+
+
+def build_card(config: Mapping[str, Any], plot_name: str | None = None):
+    """The :class:`huggingface_hub.ModelCard` of a checkpoint, from its ``config.json`` content.
+
+    Args:
+        config: The config.json dict (see :mod:`ltzoo.hub.save`).
+        plot_name: File name of the per-class plot to reference, or None.
+
+    Returns:
+        The ModelCard (library_name "ltzoo", model-index from the metrics block).
+    """
+    from huggingface_hub import ModelCard
+
+    pcfg = config["pretrained_cfg"]
+    name = f"{pcfg['architecture']}.{pcfg['tag']}" if pcfg.get("tag") else pcfg["architecture"]
+    body = "\n\n".join(_sections(config, plot_name)) + "\n"
+    return ModelCard(f"---\n{_card_data(pcfg, name).to_yaml()}\n---\n\n{body}")
+
+
+def render_card(config: Mapping[str, Any], plot: bool = True) -> dict[str, bytes]:
+    """The card files of a checkpoint: ``{"README.md": ..., "per_class_accuracy.png": ...}`` (plot when possible)."""
+    pcfg = config["pretrained_cfg"]
+    files = {}
+    if plot and pcfg.get("per_class_top1") and pcfg.get("class_counts"):
+        title = f"{pcfg['architecture']}" + (f".{pcfg['tag']}" if pcfg.get("tag") else "")
+        if pcfg.get("metrics"):
+            title += f" on {pcfg['metrics']['dataset']} ({pcfg['metrics']['split']})"
+        files[PLOT_NAME] = per_class_plot(pcfg["per_class_top1"], pcfg["class_counts"], title)
+    card = build_card(config, PLOT_NAME if files else None)
+    return {CARD_NAME: str(card).encode("utf-8"), **files}

@@ -1,0 +1,149 @@
+"""Download weights (Hub cache, Hub, or a local copy of a tag) and load them strictly from safetensors.
+
+Weights always come from ``model.safetensors`` through :func:`ltzoo.hub.files.read_safetensors`;
+timm's loaders (which may fall back to pickle files) are never used. Files are fetched with
+huggingface_hub's ``hf_hub_download`` (cache, revision, offline mode, ``HF_ENDPOINT``).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from ltzoo.hub.configs import local_model_dirs
+from ltzoo.hub.files import PICKLE_SUFFIXES, WEIGHTS_NAME, read_safetensors
+
+if TYPE_CHECKING:
+    from ltzoo.hub.resolve import ResolvedModel, WeightsSource
+
+__all__ = ["hub_file", "load_pretrained_weights", "apply_state_dict", "LocalCopyWarning"]
+
+_logger = logging.getLogger(__name__)
+
+
+class LocalCopyWarning(UserWarning):
+    """The Hub could not be reached and a local copy of the weights was loaded instead."""
+
+
+def _hub_errors():
+    from huggingface_hub.errors import (LocalEntryNotFoundError, RemoteEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+    return LocalEntryNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+
+def hub_file(repo_id: str, filename: str, revision: str | None = None, cache_dir: str | Path | None = None,
+             token: str | bool | None = None) -> Path:
+    """Download (or find in the cache) one file of a Hub repository with ``hf_hub_download``.
+
+    Cache, revision, offline mode (``HF_HUB_OFFLINE``) and endpoint (``HF_ENDPOINT``) are huggingface_hub's.
+
+    Returns:
+        The local path of the file.
+
+    Raises:
+        RepositoryNotFoundError, RevisionNotFoundError, RemoteEntryNotFoundError: huggingface_hub's errors,
+            with the repository named; LocalEntryNotFoundError when the Hub cannot be reached and the
+            file is not cached.
+    """
+    from huggingface_hub import hf_hub_download
+
+    from ltzoo import __version__
+
+    _, remote_missing, repo_missing, rev_missing = _hub_errors()
+    where = f"{repo_id!r}" + (f" at revision {revision!r}" if revision else "")
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir, token=token,
+                                    library_name="ltzoo", library_version=__version__))
+    except repo_missing as e:
+        e.append_to_message(f"\nltzoo: no Hugging Face Hub repository {repo_id!r} (or it is private/gated "
+                            "and no valid token was given).")
+        raise
+    except rev_missing as e:
+        e.append_to_message(f"\nltzoo: repository {repo_id!r} has no revision {revision!r}.")
+        raise
+    except remote_missing as e:
+        extra = (" ltzoo loads weights only from model.safetensors and never unpickles pytorch_model.bin"
+                 if filename == WEIGHTS_NAME else "")
+        e.append_to_message(f"\nltzoo: repository {where} has no file {filename!r}.{extra}")
+        raise
+
+
+def _unreachable_errors() -> tuple[type[BaseException], ...]:
+    """Errors meaning "the Hub could not be reached" (offline mode, no connection, Hub down, not cached)."""
+    errors: list[type[BaseException]] = [_hub_errors()[0], ConnectionError, TimeoutError]
+    try:
+        import httpx2  # huggingface_hub's HTTP client: transport errors while downloading
+
+        errors.append(httpx2.TransportError)
+    except (ImportError, AttributeError):
+        pass
+    return tuple(errors)
+
+
+def _local_copy(name: str) -> Path | None:
+    for folder in local_model_dirs():
+        if (folder / name / WEIGHTS_NAME).is_file():
+            return folder / name
+    return None
+
+
+def _weights_file(weights: "WeightsSource", cache_dir: Any, token: Any) -> Path:
+    if weights.path is not None:
+        path = weights.path
+        if path.is_dir():
+            if not (path / WEIGHTS_NAME).is_file():
+                pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+                why = f"; refusing to unpickle {pickles}" if pickles else ""
+                raise FileNotFoundError(f"no {WEIGHTS_NAME} in {path}{why} (ltzoo loads only safetensors weights)")
+            path = path / WEIGHTS_NAME
+        return path
+    not_cached = _hub_errors()[0]
+    try:
+        return hub_file(weights.repo_id, WEIGHTS_NAME, weights.revision, cache_dir, token)
+    except _unreachable_errors() as e:
+        local = _local_copy(weights.local_name) if weights.local_name else None
+        if local is None:
+            if weights.local_name:
+                looked = ", ".join(str(d / weights.local_name) for d in local_model_dirs())
+                raise not_cached(f"{e}\nltzoo: no local copy of {weights.local_name} either (looked in {looked}).") from e
+            raise
+        warnings.warn(f"could not reach the Hugging Face Hub for {weights.repo_id} ({type(e).__name__}); "
+                      f"loading the local copy of {weights.local_name} in {local}", LocalCopyWarning, stacklevel=4)
+        return local / WEIGHTS_NAME
+
+
+def apply_state_dict(model: nn.Module, state_dict: dict[str, Any], pretrained_num_classes: int | None,
+                     origin: str, classifier: str = "head") -> None:
+    """Load ``state_dict`` into ``model`` strictly; re-initialise only the head when num_classes differs.
+
+    Raises:
+        ValueError: Naming every missing key, unexpected key and shape mismatch.
+    """
+    own = model.state_dict()
+    reinit = pretrained_num_classes is not None and int(pretrained_num_classes) != model.num_classes
+    in_head = lambda k: k.startswith(classifier + ".")  # noqa: E731
+    if reinit:
+        state_dict = {k: v for k, v in state_dict.items() if not in_head(k)}
+    expected = {k for k in own if not (reinit and in_head(k))}
+    missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - set(own))
+    shapes = [f"{k} (checkpoint {tuple(v.shape)}, model {tuple(own[k].shape)})"
+              for k, v in state_dict.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = [f"{label}: {', '.join(keys)}" for label, keys in
+                 (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)) if keys]
+        raise ValueError(f"weights in {origin} do not fit the model ({'; '.join(parts)})")
+    model.load_state_dict(state_dict, strict=not reinit)
+    if reinit:
+        _logger.info("%s: %d-class weights loaded; the head was re-initialised for %d classes",
+                     origin, pretrained_num_classes, model.num_classes)
+
+
+def load_pretrained_weights(model: nn.Module, resolved: "ResolvedModel", cache_dir: Any = None,
+                            token: Any = None) -> Path:
+    """Fetch ``resolved.weights`` (Hub, cache, or local copy) and load them strictly; return the file used."""
+    path = _weights_file(resolved.weights, cache_dir, token)
+    apply_state_dict(model, read_safetensors(path), resolved.weights.num_classes, str(path))
+    return path
