@@ -1,7 +1,7 @@
 """ImageNet backbones built by timm with the classifier and pooling removed.
 
 timm's own architectures are used unchanged (and, where the user has network access,
-``pretrained=True`` loads timm's ImageNet weights into the backbone).
+``pretrained=True`` loads timm's ImageNet weights into the backbone, from safetensors only).
 """
 from __future__ import annotations
 
@@ -26,9 +26,30 @@ class TimmBackbone(nn.Module):
 
     def __init__(self, timm_name: str, pretrained: bool = False, in_chans: int = 3, **kwargs: Any) -> None:
         super().__init__()
-        self.model = timm.create_model(timm_name, pretrained=pretrained, num_classes=0, global_pool="",
+        self.model = timm.create_model(timm_name, pretrained=False, num_classes=0, global_pool="",
                                        in_chans=in_chans, **kwargs)
         self.num_features = self.model.num_features
+        if pretrained:
+            self.load_timm_weights(timm_name)
+
+    def load_timm_weights(self, timm_name: str, cache_dir: str | None = None) -> None:
+        """Load timm's default pretrained weights from the Hub, as safetensors only (never unpickled).
+
+        The classifier entries of the checkpoint are dropped; every backbone key must be present.
+        """
+        from ltzoo.hub.files import read_safetensors
+        from ltzoo.hub.load import hub_file
+
+        cfg = timm.models.get_pretrained_cfg(timm_name)
+        if cfg is None or not cfg.hf_hub_id:
+            raise ValueError(f"timm has no Hugging Face Hub weights for {timm_name!r}")
+        state = read_safetensors(hub_file(cfg.hf_hub_id, "model.safetensors", cache_dir=cache_dir))
+        classifier = cfg.classifier if isinstance(cfg.classifier, str) else "fc"
+        state = {k: v for k, v in state.items() if not k.startswith(classifier + ".")}
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"timm weights {cfg.hf_hub_id!r} do not fit {timm_name!r}: "
+                             f"missing keys {missing[:10]}, unexpected keys {unexpected[:10]}")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_features(x)

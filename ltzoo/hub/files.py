@@ -77,19 +77,24 @@ def check_safetensors_file(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
+    size = path.stat().st_size
     with open(path, "rb") as f:
         prefix = f.read(8)
-        if prefix[:1] == b"\x80" or prefix[:4] == b"PK\x03\x04":
+        n = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        # A safetensors file is an 8-byte header length followed by a JSON object. Decide on that
+        # first: a valid length's low byte may well be 0x80, the first byte of a pickle.
+        fits = 2 <= n <= _MAX_HEADER_BYTES and 8 + n <= size
+        json_next = f.read(1) == b"{"
+        if not (fits and json_next) and (prefix[:1] == b"\x80" or prefix[:4] == b"PK\x03\x04"):
             raise _refuse_pickle(path, "it is a pickle / torch.save file, not safetensors")
         if path.suffix != ".safetensors":
             raise _refuse_pickle(path, f"its name does not end in '.safetensors' (suffix {path.suffix!r})")
-        size = path.stat().st_size
         invalid = f"{path} is not a valid safetensors file"
         if len(prefix) < 8:
             raise ValueError(f"{invalid}: only {size} bytes, shorter than the 8-byte header length (truncated?)")
-        n = int.from_bytes(prefix, "little")
-        if n < 2 or n > _MAX_HEADER_BYTES or 8 + n > size:
+        if not fits:
             raise ValueError(f"{invalid}: header length {n} does not fit a {size}-byte file (truncated or corrupted)")
+        f.seek(8)
         try:
             header = json.loads(f.read(n))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -115,3 +115,20 @@ def test_repo_with_only_pickle_weights_is_refused(saved, hub, no_unpickling):
     api.upload_folder(repo_id="test-org/pickled", folder_path=saved)
     with pytest.raises(RemoteEntryNotFoundError, match="has no file 'model.safetensors'.*never unpickles"):
         ltzoo.create_model("hf-hub:test-org/pickled", pretrained=True)
+
+
+def test_header_length_whose_low_byte_looks_like_pickle_is_still_valid(tmp_path):
+    """A safetensors header length ending in byte 0x80 must not be mistaken for a pickle."""
+    import torch
+
+    from ltzoo.hub.files import check_safetensors_file, read_safetensors, write_safetensors
+
+    for width in range(1, 400):  # find a state dict whose header length has low byte 0x80
+        path = tmp_path / f"w{width}.safetensors"
+        write_safetensors({"weight": torch.zeros(width), "name_" + "x" * width: torch.ones(1)}, path)
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        raise AssertionError("no header length with low byte 0x80 found")
+    check_safetensors_file(path)
+    assert read_safetensors(path)["weight"].shape == (width,)
