@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "PairMixer",
     "MixedBatch", "check_alpha", "check_batch", "resolve_partner", "sample_beta",
     "centred_boxes", "random_boxes", "box_mask", "paste_boxes", "box_area_ratio",
 ]
@@ -190,3 +191,51 @@ def box_area_ratio(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor
     """(B,) float32 box area divided by ``height * width``."""
     area = (boxes[:, 2] - boxes[:, 0]).clamp_min(0) * (boxes[:, 3] - boxes[:, 1]).clamp_min(0)
     return area.double().div(height * width).float()
+
+
+class PairMixer:
+    """The shared call of mixers that pair each image with one partner and draw lam ~ Beta(alpha, alpha).
+
+    Subclasses implement :meth:`mix`; the partner comes from the batch (a permutation) or is
+    given explicitly.
+
+    Args:
+        alpha: Beta(alpha, alpha) concentration (> 0); 1.0 draws lam uniformly.
+        per_sample: Draw one lam per sample instead of one for the whole batch.
+        generator: Default ``torch.Generator`` for the permutation and the draws.
+    """
+
+    def __init__(self, alpha: float = 1.0, per_sample: bool = False, generator: torch.Generator | None = None) -> None:
+        self.alpha = check_alpha(alpha)
+        self.per_sample = bool(per_sample)
+        self.generator = check_generator(generator)
+
+    def __call__(self, x: torch.Tensor, y: Any, partner_x: torch.Tensor | None = None, partner_y: Any = None,
+                 generator: torch.Generator | None = None) -> MixedBatch:
+        """Mix ``x`` (B, C, H, W) with partners.
+
+        Args:
+            x: Target images.
+            y: Target labels (B, ...), returned as ``y_a``.
+            partner_x: Explicit partner images (same shape as ``x``); None permutes the batch.
+            partner_y: Labels of ``partner_x`` (required with it).
+            generator: Overrides the constructor's generator for this call.
+
+        Returns:
+            The mixed batch; ``lam`` (B,) is the weight of ``y_a``.
+        """
+        x, y = check_batch(x, y)
+        gen = check_generator(generator) or self.generator
+        px, py, index = resolve_partner(x, y, partner_x, partner_y, gen)
+        n = x.shape[0]
+        lam = sample_beta(self.alpha, n if self.per_sample else 1, gen, device=x.device).expand(n).contiguous()
+        mixed, lam, boxes = self.mix(x, px, lam, gen)
+        return MixedBatch(mixed, y, py, lam, boxes=boxes, partner_index=index)
+
+    def mix(self, x: torch.Tensor, partner_x: torch.Tensor, lam: torch.Tensor,
+            generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Return (mixed images, final per-sample lam, pasted boxes or None)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(alpha={self.alpha}, per_sample={self.per_sample})"

@@ -9,14 +9,12 @@ target; lam = 1 - box area / (H W). The saliency map is computed in torch for th
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ltzoo.mixers.base import (
-    MixedBatch, box_area_ratio, centred_boxes, check_alpha, check_batch, check_generator, paste_boxes,
-    resolve_partner, sample_beta,
+    PairMixer, box_area_ratio, centred_boxes, check_alpha, paste_boxes,
 )
 from ltzoo.registry import MIXERS
 
@@ -103,8 +101,8 @@ def saliency_peaks(x: torch.Tensor, max_size: int | None = 64,
 
 
 @MIXERS.register("saliencymix")
-class SaliencyMix:
-    """SaliencyMix with a partner from the batch or an explicit one.
+class SaliencyMix(PairMixer):
+    """SaliencyMix with a partner from the batch or an explicit one (see :class:`PairMixer`).
 
     Args:
         alpha: Beta(alpha, alpha) concentration (> 0) for the box size.
@@ -118,44 +116,19 @@ class SaliencyMix:
 
     def __init__(self, alpha: float = 1.0, per_sample: bool = False, max_size: int | None = 64,
                  blur_sigma: float = 3.0, generator: torch.Generator | None = None) -> None:
-        self.alpha = check_alpha(alpha)
-        self.per_sample = bool(per_sample)
+        super().__init__(alpha, per_sample, generator)
         if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 3):
             raise ValueError(f"max_size must be an integer >= 3 or None, got {max_size!r}")
         self.max_size = max_size
         self.blur_sigma = check_alpha(blur_sigma, "blur_sigma")
-        self.generator = check_generator(generator)
 
-    def __call__(
-        self,
-        x: torch.Tensor,
-        y: Any,
-        partner_x: torch.Tensor | None = None,
-        partner_y: Any = None,
-        generator: torch.Generator | None = None,
-    ) -> MixedBatch:
-        """Paste each partner's most salient box into ``x`` (B, C, H, W).
-
-        Args:
-            x: Target images.
-            y: Target labels (B, ...), returned as ``y_a``.
-            partner_x: Explicit partner images (same shape as ``x``); None permutes the batch.
-            partner_y: Labels of ``partner_x`` (required with it).
-            generator: Overrides the constructor's generator for this call.
-
-        Returns:
-            The mixed batch with ``boxes`` and ``lam = 1 - box area / (H W)``.
-        """
-        x, y = check_batch(x, y)
-        gen = check_generator(generator) or self.generator
-        px, py, index = resolve_partner(x, y, partner_x, partner_y, gen)
-        n, height, width = x.shape[0], x.shape[-2], x.shape[-1]
-        lam = sample_beta(self.alpha, n if self.per_sample else 1, gen, device=x.device).expand(n)
+    def mix(self, x, partner_x, lam, generator):
+        height, width = x.shape[-2], x.shape[-1]
         with torch.no_grad():
-            cy, cx = saliency_peaks(px, self.max_size, self.blur_sigma)  # the source (partner) image's peak
+            cy, cx = saliency_peaks(partner_x, self.max_size, self.blur_sigma)  # the source (partner) image's peak
         boxes = centred_boxes(cy, cx, lam, height, width)
         lam = 1.0 - box_area_ratio(boxes, height, width)
-        return MixedBatch(paste_boxes(x, px, boxes), y, py, lam, boxes=boxes, partner_index=index)
+        return paste_boxes(x, partner_x, boxes), lam, boxes
 
     def __repr__(self) -> str:
         return f"SaliencyMix(alpha={self.alpha}, per_sample={self.per_sample}, max_size={self.max_size})"
