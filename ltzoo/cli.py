@@ -1,4 +1,4 @@
-"""The ``ltzoo`` command line."""
+"""The ``ltzoo`` command line: ``list``, ``push``, and ``demo`` / ``train`` / ``eval`` (ltzoo.train.commands)."""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_push.add_argument("--commit-message", default=None, help="commit message")
     p_push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
     p_push.set_defaults(func=_cmd_push)
+    from ltzoo.train.commands import add_subcommands
+
+    add_subcommands(sub)  # demo, train, eval
     return parser
 
 

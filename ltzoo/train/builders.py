@@ -1,0 +1,161 @@
+"""Build a run's parts by name: model, loss, sampler, mixer, optimizer, EMA, loaders, seeds.
+
+Every recipe (supervised, FixMatch, BTM) builds its parts through these functions, so the
+conventions live in one place: losses are built with ``reduction="none"`` (the recipe reduces,
+which the mixed-label bookkeeping needs) and get ``class_counts`` / ``head`` / ``total_steps``
+filled in when their constructor takes them; samplers get the labels, K and the seed (rank and
+world size come from ``torch.distributed``).
+"""
+from __future__ import annotations
+
+import inspect
+import random
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ltzoo.registry import LOSSES, MIXERS, SAMPLERS
+
+__all__ = [
+    "seed_everything", "build_model", "build_loss", "build_sampler", "build_mixer", "build_optimizer",
+    "build_ema", "build_train_loader", "build_eval_loader", "is_pair_sampler", "epoch_generator",
+    "dataset_labels", "check_counts",
+]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, numpy's global RNG and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def dataset_labels(dataset: Dataset) -> np.ndarray:
+    """The int64 labels of a dataset (its ``targets``), without loading any image."""
+    targets = getattr(dataset, "targets", None)
+    if targets is None:
+        raise TypeError(f"the training set must expose .targets (labels), got {type(dataset).__name__}")
+    return np.asarray(targets, dtype=np.int64).reshape(-1)
+
+
+def check_counts(class_counts: Sequence[float], num_classes: int) -> list[float]:
+    """Validated class counts as a list (length K, finite, >= 0, not all zero)."""
+    from ltzoo.validation import check_class_counts
+
+    counts = check_class_counts(class_counts, num_classes=num_classes)
+    return [int(c) if float(c).is_integer() else float(c) for c in counts]
+
+
+def build_model(name: str, head: str, num_classes: int, model_args: dict[str, Any] | None = None) -> nn.Module:
+    """``ltzoo.create_model(name, head=head, num_classes=num_classes, **model_args)``."""
+    from ltzoo.models import create_model
+
+    return create_model(name, head=head, num_classes=num_classes, **dict(model_args or {}))
+
+
+def build_loss(name: str | None, model: nn.Module, class_counts: Sequence[float],
+               loss_args: dict[str, Any] | None = None, total_steps: int | None = None,
+               reduction: str = "none") -> nn.Module:
+    """A registered loss with the recipe's arguments filled in.
+
+    Args:
+        name: Loss name; None takes the model head's ``default_loss`` (else "ce").
+        model: The model (its head is passed as ``head=`` to losses that take one, e.g. "dot_regression").
+        class_counts: Training counts, passed as ``class_counts=`` to losses that take it.
+        loss_args: User arguments; they win over the filled-in ones.
+        total_steps: Passed as ``total_steps=`` to losses that take it (UDAL: the unit of its ``step()``).
+        reduction: The loss's reduction (recipes use "none" and reduce themselves).
+
+    Returns:
+        The loss module.
+    """
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if name is None:
+        name = getattr(head, "default_loss", "ce")
+    cls = LOSSES.get(name)
+    params = inspect.signature(cls).parameters
+    kwargs = dict(loss_args or {})
+    filled = {"class_counts": list(class_counts), "head": head, "total_steps": total_steps, "reduction": reduction}
+    for key, value in filled.items():
+        if key in params and key not in kwargs and value is not None:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def build_sampler(name: str, labels: np.ndarray, num_classes: int, seed: int,
+                  sampler_args: dict[str, Any] | None = None) -> Sampler:
+    """A registered epoch sampler over ``labels`` (sharded by the torch.distributed rank)."""
+    if name == "mix_bank":
+        raise ValueError("'mix_bank' is BEM's online partner store, not a DataLoader sampler; "
+                         "choose 'random', 'class_balanced', 'class_aware' or 'bmls'")
+    args = {"labels": labels, "num_classes": num_classes, "seed": seed, **dict(sampler_args or {})}
+    return SAMPLERS.create(name, **args)
+
+
+def is_pair_sampler(sampler: Sampler) -> bool:
+    """True for samplers that yield index pairs (i, j) to be served by ``PairedDataset`` ("bmls")."""
+    from ltzoo.samplers.bmls import BalancedMixedLabelSampler
+
+    return bool(getattr(sampler, "yields_pairs", isinstance(sampler, BalancedMixedLabelSampler)))
+
+
+def build_mixer(name: str | None, mixer_args: dict[str, Any] | None = None) -> Any:
+    """A registered mixer (``ltzoo.list_mixers()``), or None for ``name=None``."""
+    if name is None:
+        return None
+    return MIXERS.create(name, **dict(mixer_args or {}))
+
+
+def build_optimizer(params: Any, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
+                    nesterov: bool = False) -> torch.optim.SGD:
+    """SGD with momentum and weight decay on the parameters that require gradients."""
+    trainable = [p for p in params if p.requires_grad]
+    if not trainable:
+        raise ValueError("no trainable parameter to optimise")
+    return torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+
+
+def build_ema(model: nn.Module, decay: float | None, device: torch.device | None = None) -> nn.Module | None:
+    """timm's ``ModelEmaV3`` (parameters and buffers averaged; ``.module`` is the EMA model) or None.
+
+    Update it after each optimizer step with ``ema.update(model)``; save ``ema.state_dict()``.
+    """
+    if decay is None:
+        return None
+    from timm.utils import ModelEmaV3
+
+    return ModelEmaV3(model, decay=decay, device=device)
+
+
+def epoch_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
+    """The DataLoader generator of one epoch on one rank (seeds the workers' RNGs reproducibly)."""
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch) * 1009 + int(rank))
+
+
+def build_train_loader(dataset: Dataset, sampler: Sampler, batch_size: int, num_workers: int = 0,
+                       drop_last: bool = True, pin_memory: bool = False) -> DataLoader:
+    """The training loader: a ``PairedDataset`` for pair samplers, else the dataset itself.
+
+    Args:
+        dataset: Map-style training set of ``(image, label)``.
+        sampler: An epoch sampler (call ``set_epoch`` before each epoch).
+        batch_size: Per-process batch size.
+        num_workers: Loader workers (0: load in the main process; deterministic with the seed).
+        drop_last: Drop the last incomplete batch (keeps BatchNorm away from tiny batches);
+            ignored when the shard holds fewer than ``batch_size`` items.
+        pin_memory: Pin host memory (CUDA runs).
+    """
+    from ltzoo.samplers.paired import PairedDataset
+
+    data = PairedDataset(dataset) if is_pair_sampler(sampler) else dataset
+    drop_last = drop_last and len(sampler) >= batch_size
+    return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=drop_last,
+                      pin_memory=pin_memory, persistent_workers=False)
+
+
+def build_eval_loader(dataset: Dataset, batch_size: int = 256, num_workers: int = 0) -> DataLoader:
+    """A sequential loader over the whole test set (evaluation runs on rank 0 only)."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
