@@ -64,9 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_push.add_argument("--commit-message", default=None, help="commit message")
     p_push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
     p_push.set_defaults(func=_cmd_push)
+    from ltzoo.train.btm_commands import add_btm_subcommands
     from ltzoo.train.commands import add_subcommands
 
     add_subcommands(sub)  # demo, train, eval
+    add_btm_subcommands(sub)  # merge, btm
     return parser
 
 
