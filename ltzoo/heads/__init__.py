@@ -6,5 +6,6 @@ head is not linear (class activation maps need them).
 """
 from ltzoo.heads.linear import LinearHead
 from ltzoo.heads.etf import ETFHead, MSHead, MSWETFHead, WETFHead, simplex_etf
+from ltzoo.heads.flow import DLSAHead, FlowFilter  # noqa: F401  (registers "dlsa")
 
 __all__ = ["LinearHead", "ETFHead", "WETFHead", "MSHead", "MSWETFHead", "simplex_etf"]

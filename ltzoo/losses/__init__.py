@@ -10,6 +10,7 @@ from ltzoo.losses.dot_regression import DotRegressionLoss
 from ltzoo.losses.logit_adjusted import BalancedSoftmaxLoss, LogitAdjustedLoss, log_prior, posthoc_adjust
 from ltzoo.losses.mixed_singleton import MixedSingletonLoss, mixed_label_index, mixed_label_pair
 from ltzoo.losses.udal import UDALLoss
+from ltzoo.losses.dlsa import ClusterBalanceLoss, DLSALoss, DLSAMLELoss, DLSAPurityLoss, MomentumEstimator  # noqa: F401
 
 __all__ = [
     "BEMState", "CrossEntropyLoss", "ClassBalancedLoss", "EntropyClassBalancedLoss", "effective_number",

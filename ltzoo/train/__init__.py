@@ -18,7 +18,8 @@ state), ``supervised`` (the recipe), ``decoupled`` (classifier retraining, cRT /
 """
 from ltzoo.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from ltzoo.train.config import TrainConfig, load_config
-from ltzoo.train.decoupled import extract_features, retrain_classifier, without_augmentation
+from ltzoo.train.decoupled import retrain_classifier, without_augmentation
+from ltzoo.train.features import extract_features
 from ltzoo.train.objective import TrainForward, compute_loss, mixed_loss
 from ltzoo.train.schedule import build_scheduler, lr_multiplier
 from ltzoo.train.supervised import train_supervised

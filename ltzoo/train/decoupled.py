@@ -21,10 +21,11 @@ from tqdm import tqdm
 
 from ltzoo.train import builders as B
 from ltzoo.train.distributed import wrap_ddp
+from ltzoo.train.features import extract_features
 from ltzoo.train.epoch import train_one_epoch
 from ltzoo.train.schedule import build_scheduler
 
-__all__ = ["retrain_classifier", "extract_features", "without_augmentation"]
+__all__ = ["retrain_classifier", "without_augmentation"]
 
 
 class _HeadForward(nn.Module):
@@ -71,28 +72,6 @@ def without_augmentation(train_set: Any, test_set: Any = None) -> Any:
     if not hasattr(train_set, "subset"):
         return train_set
     return train_set.subset(np.arange(len(train_set)), transform=getattr(test_set, "transform", None))
-
-
-@torch.no_grad()
-def extract_features(model: nn.Module, dataset: Any, batch_size: int = 256, num_workers: int = 0,
-                     device: torch.device | None = None, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pooled features (the head's input) and labels of a whole dataset, model in eval mode.
-
-    Returns:
-        ``(features (N, D) float32 on ``device``, labels (N,) int64 on ``device``)``.
-    """
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    feats, labels = [], []
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    try:
-        for x, y in tqdm(loader, desc="features", disable=not progress, leave=False):
-            feats.append(model.forward_head(model.forward_features(x.to(device)), pre_logits=True).float())
-            labels.append(torch.as_tensor(y).to(device))
-    finally:
-        model.train(was_training)
-    return torch.cat(feats), torch.cat(labels).long()
 
 
 def retrain_classifier(
@@ -160,6 +139,7 @@ def retrain_classifier(
         plan = B.build_sampler(sampler, labels, k, seed, args)
         if cache_features:
             feats, ys = extract_features(model, train_set, num_workers=num_workers, progress=progress)
+            feats, ys = feats.to(device), ys.to(device)
             data, forward = TensorDataset(feats, ys), _HeadForward(head)
             loader = DataLoader(data, batch_size=batch_size, sampler=plan, drop_last=len(plan) >= batch_size)
         else:
