@@ -118,7 +118,7 @@ def finetune_on_subset(model: nn.Module, train_set: Any, indices: np.ndarray, cf
             sampler.set_epoch(epoch)
             loader.generator = B.epoch_generator(seed, epoch)
             train_one_epoch(forward, loss_fn, loader, optimizer, scheduler, device, progress=progress,
-                            desc=f"fine-tune epoch {epoch + 1}")
+                            desc=f"fine-tune epoch {epoch + 1}", reduce=False)  # one rank's own subset
     return tuned.eval()
 
 
@@ -137,19 +137,26 @@ def _finetuned_states(model: nn.Module, train_set: Any, subsets: list[np.ndarray
     from ltzoo.hub.files import read_safetensors, write_safetensors
 
     rank, world = rank_and_world_size()
+
+    def path(d: int) -> Path | None:
+        return out / f"finetuned_{d:02d}.safetensors" if out is not None else None
+
     mine = {}
     for d in tqdm(range(rank, len(subsets), world), desc="BTM fine-tuning", disable=not progress):
-        path = out / f"finetuned_{d:02d}.safetensors" if out is not None else None
-        if path is not None and path.is_file():
-            mine[d] = read_safetensors(path)
+        if path(d) is not None and path(d).is_file():
+            mine[d] = read_safetensors(path(d))
             continue
         tuned = finetune_on_subset(model, train_set, subsets[d], cfg, seed=cfg.seed * 1000 + d)
         mine[d] = {k: v.detach().cpu() for k, v in tuned.state_dict().items()}
-        if path is not None:
-            write_safetensors(mine[d], path)
+        if path(d) is not None and rank == 0:
+            write_safetensors(mine[d], path(d))  # saved as soon as done: a restart resumes here
     gathered = {}
     for part in gather_objects(mine):
         gathered.update(part)
+    if out is not None and rank == 0:  # only rank 0 writes: the other ranks' models too
+        for d, state in gathered.items():
+            if not path(d).is_file():
+                write_safetensors(state, path(d))
     return [gathered[d] for d in range(len(subsets))]
 
 

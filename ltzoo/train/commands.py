@@ -50,6 +50,40 @@ _FLAGS: dict[str, tuple[str, Any, str]] = {
 }
 
 
+_SSL_FLAGS: dict[str, tuple[str, Any, str]] = {
+    "--plugin": ("plugin", str, "none | la | udal | bem"),
+    "--ltssl": ("ltssl", json.loads, 'labeled/unlabeled split as JSON, e.g. \'{"n1": 1500, "m1": 3000, "gamma_l": 100, '
+                                      '"gamma_u": 100}\' (gamma_u < 1: reversed)'),
+    "--unlabeled-ratio": ("unlabeled_ratio", int, "mu, unlabeled images per labeled one in a batch"),
+    "--threshold": ("threshold", float, "pseudo-label confidence threshold tau"),
+    "--iters-per-epoch": ("iters_per_epoch", int, "iterations per epoch"),
+}
+
+
+def _cmd_train_ssl(args: argparse.Namespace) -> int:
+    from ltzoo.train.data import build_datasets
+    from ltzoo.train.distributed import init_distributed, teardown
+    from ltzoo.train.evaluation import format_table
+    from ltzoo.train.fixmatch import train_fixmatch
+    from ltzoo.train.ssl_config import SSLConfig
+    from ltzoo.train.ssl_data import make_ltssl_split
+
+    cfg = config_from_args(args, SSLConfig)
+    if not cfg.ltssl:
+        raise ValueError('train-ssl needs --ltssl \'{"n1": ..., "m1": ..., "gamma_l": ..., "gamma_u": ...}\'')
+    info = init_distributed(cfg.device)
+    try:
+        full_train, test_set, name = build_datasets(cfg)
+        labeled, unlabeled = make_ltssl_split(full_train, seed=cfg.seed, **cfg.ltssl)
+        result = train_fixmatch(cfg, labeled, unlabeled, test_set, resume=args.resume, dataset_name=name)
+        if info.rank == 0 and result["metrics"] is not None:
+            print(format_table([{"run": cfg.output_dir, **result["metrics"]}], name_key="run"))
+            print(f"run folder: {cfg.output_dir} (last.pt, log.json, metrics.json, model/)")
+    finally:
+        teardown()
+    return 0
+
+
 def _parse_set(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     if not sep or not key:
@@ -60,20 +94,27 @@ def _parse_set(item: str) -> tuple[str, Any]:
         return key.strip().replace("-", "_"), raw
 
 
-def config_from_args(args: argparse.Namespace):
-    """The :class:`~ltzoo.train.TrainConfig` of ``ltzoo train``: config file, then flags, then ``--set``."""
+def config_from_args(args: argparse.Namespace, cls: type | None = None):
+    """The config of ``ltzoo train`` / ``train-ssl``: config file, then flags, then ``--set``.
+
+    Args:
+        args: Parsed arguments.
+        cls: Config class (default :class:`~ltzoo.train.TrainConfig`).
+    """
     from ltzoo.train.config import TrainConfig, load_config
     from ltzoo.train.supervised import default_tag
 
-    values = load_config(args.config).to_dict() if args.config else {}
-    for flag, (name, _, _) in _FLAGS.items():
+    cls = cls or TrainConfig
+    values = load_config(args.config, cls).to_dict() if args.config else {}
+    flags = dict(_FLAGS, **(_SSL_FLAGS if cls is not TrainConfig else {}))
+    for flag, (name, _, _) in flags.items():
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             values[name] = value
     values.update(dict(args.set or []))
     if args.no_progress:
         values["progress"] = False
-    cfg = TrainConfig.from_dict(values)
+    cfg = cls.from_dict(values)
     if cfg.output_dir is None:
         cfg = cfg.replace(output_dir=f"runs/{cfg.tag or default_tag(cfg)}")
     return cfg
@@ -144,6 +185,16 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("train-ssl", help="semi-supervised long-tailed training: FixMatch (+ LA / UDAL / BEM)")
+    p.add_argument("--config", default=None, help="JSON or YAML file of SSLConfig fields")
+    for flag, (_, kind, text) in {**_FLAGS, **_SSL_FLAGS}.items():
+        p.add_argument(flag, type=kind, default=None, help=text)
+    p.add_argument("--set", type=_parse_set, action="append", metavar="KEY=VALUE",
+                   help="any SSLConfig field, value as JSON (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train_ssl)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint, run folder or saved model folder")
     p.add_argument("checkpoint", help="last.pt, a run folder, or a save_pretrained folder")

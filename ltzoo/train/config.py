@@ -141,19 +141,19 @@ class TrainConfig:
                 raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
         for name, low in (("epochs", 1), ("batch_size", 1), ("eval_every", 1), ("eval_batch_size", 1), ("seed", 0),
                           ("num_workers", 0), ("crt_epochs", 0), ("crt_batch_size", 1)):
-            _int(self, name, low)
+            check_int_field(self, name, low)
         for name in ("num_classes", "max_steps_per_epoch", "num_threads", "max_eval_samples"):
-            _int(self, name, 1, optional=True)
+            check_int_field(self, name, 1, optional=True)
         for name in ("momentum", "weight_decay", "warmup_epochs", "min_lr", "crt_weight_decay", "many_threshold",
                      "few_threshold"):
-            _num(self, name, 0.0)
+            check_number_field(self, name, 0.0)
         for name in ("lr", "crt_lr", "lr_gamma"):
-            _num(self, name, 0.0, strict=True)
-        _num(self, "imb_ratio", 1.0)
-        _num(self, "logit_adjust_tau", 0.0, optional=True)
-        _num(self, "grad_clip", 0.0, strict=True, optional=True)
+            check_number_field(self, name, 0.0, strict=True)
+        check_number_field(self, "imb_ratio", 1.0)
+        check_number_field(self, "logit_adjust_tau", 0.0, optional=True)
+        check_number_field(self, "grad_clip", 0.0, strict=True, optional=True)
         if self.ema_decay is not None:
-            _num(self, "ema_decay", 0.0)
+            check_number_field(self, "ema_decay", 0.0)
             if not self.ema_decay < 1.0:
                 raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {self.ema_decay}")
         for name, allowed in (("schedule", SCHEDULES), ("data", DATA_NAMES),
@@ -209,11 +209,12 @@ class TrainConfig:
         return type(self).from_dict({**self.to_dict(), **changes})
 
 
-def load_config(path: str | os.PathLike) -> TrainConfig:
+def load_config(path: str | os.PathLike, cls: type | None = None) -> TrainConfig:
     """Read a :class:`TrainConfig` from a JSON file, or YAML (``.yaml``/``.yml``, needs pyyaml).
 
     Args:
         path: The file.
+        cls: The config class (default :class:`TrainConfig`; e.g. ``SSLConfig``).
 
     Returns:
         The validated config.
@@ -226,10 +227,10 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
         values = yaml.safe_load(text) or {}
     else:
         values = json.loads(text)
-    return TrainConfig.from_dict(values)
+    return (cls or TrainConfig).from_dict(values)
 
 
-def _int(cfg: TrainConfig, name: str, minimum: int, optional: bool = False) -> None:
+def check_int_field(cfg: TrainConfig, name: str, minimum: int, optional: bool = False) -> None:
     value = getattr(cfg, name)
     if value is None and optional:
         return
@@ -237,7 +238,7 @@ def _int(cfg: TrainConfig, name: str, minimum: int, optional: bool = False) -> N
         raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if optional else ''}, got {value!r}")
 
 
-def _num(cfg: TrainConfig, name: str, minimum: float, strict: bool = False, optional: bool = False) -> None:
+def check_number_field(cfg: TrainConfig, name: str, minimum: float, strict: bool = False, optional: bool = False) -> None:
     value = getattr(cfg, name)
     if value is None and optional:
         return

@@ -50,6 +50,7 @@ def train_one_epoch(
     progress: bool = False,
     desc: str = "train",
     on_step: Callable[[dict[str, Any]], None] | None = None,
+    reduce: bool = True,
 ) -> dict[str, float]:
     """Train ``forward`` for one pass over ``loader`` (at most ``max_steps`` iterations).
 
@@ -68,6 +69,8 @@ def train_one_epoch(
         progress: Show a tqdm bar.
         desc: Bar label.
         on_step: Called after each iteration with ``{"step", "loss"}`` (may raise to interrupt).
+        reduce: Average the loss over all ranks (a collective: every rank must call this epoch);
+            False for work done by one rank alone (BTM's per-rank fine-tuning).
 
     Returns:
         ``{"loss": mean loss over all ranks' samples, "steps": iterations}``.
@@ -105,5 +108,6 @@ def train_one_epoch(
                 on_step({"step": steps, "loss": value})
     finally:
         bar.close()
-    total = all_reduce_sum(total.to(device)).cpu()  # nccl reduces CUDA tensors only
+    if reduce:
+        total = all_reduce_sum(total.to(device)).cpu()  # nccl reduces CUDA tensors only
     return {"loss": float(total[0] / total[1].clamp_min(1)), "steps": steps}

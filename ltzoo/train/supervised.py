@@ -58,7 +58,7 @@ def default_tag(cfg: TrainConfig) -> str:
     return "_".join(p.replace(".", "p") for p in parts)
 
 
-def _call(callbacks: Sequence[Any], hook: str, payload: Any) -> bool:
+def run_callbacks(callbacks: Sequence[Any], hook: str, payload: Any) -> bool:
     """Call ``hook`` on every callback that has it; True if any returned True (stop)."""
     stop = False
     for cb in callbacks:
@@ -141,7 +141,7 @@ def train_supervised(
             mixer=parts.mixer, mix_generator=parts.mix_generator, mixer_kwargs=mixer_kwargs, ema=parts.ema,
             ema_source=parts.model, max_steps=parts.steps_per_epoch, grad_clip=cfg.grad_clip, progress=progress,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            on_step=(lambda s, e=epoch: _call(cbs, "on_step_end", {"epoch": e, **s})) if cbs else None,
+            on_step=(lambda s, e=epoch: run_callbacks(cbs, "on_step_end", {"epoch": e, **s})) if cbs else None,
         )
         step += stats["steps"]
         if callable(getattr(parts.loss_fn, "step", None)):
@@ -152,20 +152,20 @@ def train_supervised(
             record.update(evaluate_run(_eval_models(parts), test_loader, parts.class_counts, groups,
                                        cfg.logit_adjust_tau, progress))
             history.append(record)
-            _call(cbs, "on_evaluate", record)
+            run_callbacks(cbs, "on_evaluate", record)
         state = parts_state(parts, epoch + 1, step, history)  # collective: every rank
         if main and out_dir is not None:
             save_checkpoint(out_dir / CHECKPOINT_NAME, state)
             write_json(out_dir / LOG_NAME, history)
-        if _call(cbs, "on_epoch_end", {"epoch": epoch + 1, "record": record, "parts": parts}):
+        if run_callbacks(cbs, "on_epoch_end", {"epoch": epoch + 1, "record": record, "parts": parts}):
             stopped = True
             break
     barrier()
-    return _finish(cfg, parts, train_set, test_set, test_loader, groups, history, stopped, out_dir, dataset_name,
+    return finish_run(cfg, parts, train_set, test_set, test_loader, groups, history, stopped, out_dir, dataset_name,
                    progress)
 
 
-def _finish(cfg: TrainConfig, parts: RunParts, train_set: Any, test_set: Any, test_loader: Any, groups: dict[str, Any],
+def finish_run(cfg: TrainConfig, parts: RunParts, train_set: Any, test_set: Any, test_loader: Any, groups: dict[str, Any],
             history: list[dict[str, Any]], stopped: bool, out_dir: Path | None, dataset_name: str | None,
             progress: bool) -> dict[str, Any]:
     """Stage 2 (cRT) if configured, the saved model and metrics file, and the result dict."""
