@@ -32,13 +32,13 @@ def per_class_plot(per_class: Sequence[float | None], class_counts: Sequence[flo
     """PNG bytes of a bar chart of per-class accuracy, classes sorted by training count (descending).
 
     Raises:
-        ImportError: If matplotlib is not installed (``pip install "ltzoo[plot]"``).
+        ImportError: If matplotlib is not installed (a dependency of ltzoo; ``pip install matplotlib``).
     """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as e:
-        raise ImportError("the per-class accuracy plot needs matplotlib: pip install 'ltzoo[plot]' "
+        raise ImportError("the per-class accuracy plot needs matplotlib: pip install matplotlib "
                           "(or save with plot=False)") from e
     order = class_order(class_counts)
     acc = [float("nan") if per_class[i] is None else per_class[i] for i in order]

@@ -167,6 +167,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train_parser(sub: Any, name: str, text: str, flags: dict[str, tuple[str, Any, str]], config_name: str,
+                      func: Any) -> None:
+    p = sub.add_parser(name, help=text)
+    p.add_argument("--config", default=None, help=f"JSON or YAML file of {config_name} fields")
+    for flag, (_, kind, help_text) in flags.items():
+        p.add_argument(flag, type=kind, default=None, help=help_text)
+    p.add_argument("--set", type=_parse_set, action="append", metavar="KEY=VALUE",
+                   help=f"any {config_name} field, value as JSON (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=func)
+
+
 def add_subcommands(sub: Any) -> None:
     """Add ``demo``, ``train`` and ``eval`` to the ``ltzoo`` subparsers."""
     p = sub.add_parser("demo", help="train CE, logit adjustment and BMLS+MS on digits-LT (no download) "
@@ -176,25 +189,10 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="half the epochs")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("train", help="train a long-tailed classifier (config file and/or flags)")
-    p.add_argument("--config", default=None, help="JSON or YAML file of TrainConfig fields")
-    for flag, (_, kind, text) in _FLAGS.items():
-        p.add_argument(flag, type=kind, default=None, help=text)
-    p.add_argument("--set", type=_parse_set, action="append", metavar="KEY=VALUE",
-                   help="any TrainConfig field, value as JSON (repeatable)")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_train)
-
-    p = sub.add_parser("train-ssl", help="semi-supervised long-tailed training: FixMatch (+ LA / UDAL / BEM)")
-    p.add_argument("--config", default=None, help="JSON or YAML file of SSLConfig fields")
-    for flag, (_, kind, text) in {**_FLAGS, **_SSL_FLAGS}.items():
-        p.add_argument(flag, type=kind, default=None, help=text)
-    p.add_argument("--set", type=_parse_set, action="append", metavar="KEY=VALUE",
-                   help="any SSLConfig field, value as JSON (repeatable)")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_train_ssl)
+    _add_train_parser(sub, "train", "train a long-tailed classifier (config file and/or flags)", _FLAGS,
+                      "TrainConfig", _cmd_train)
+    _add_train_parser(sub, "train-ssl", "semi-supervised long-tailed training: FixMatch (+ LA / UDAL / BEM)",
+                      {**_FLAGS, **_SSL_FLAGS}, "SSLConfig", _cmd_train_ssl)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint, run folder or saved model folder")
     p.add_argument("checkpoint", help="last.pt, a run folder, or a save_pretrained folder")

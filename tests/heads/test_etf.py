@@ -87,7 +87,7 @@ def test_state_dict_round_trip_gives_identical_outputs(name):
     torch.save(head.state_dict(), buf)
     buf.seek(0)
     other = ltzoo.create_head(name, in_features=6, num_classes=4, seed=99)  # different ETF before loading
-    other.load_state_dict(torch.load(buf))
+    other.load_state_dict(torch.load(buf, weights_only=True))
     other.eval()
     x = torch.randn(7, 6)
     assert torch.equal(head(x), other(x))
