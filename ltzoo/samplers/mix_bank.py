@@ -129,6 +129,14 @@ class ClassBalancedMixBank:
         indices = self._store(source).draw(classes.numpy(), uniforms.numpy())
         return torch.as_tensor(indices), classes
 
+    def entropy_masks(self, unlabeled_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The entropy-based selection module (Eq. 8-10) of the shared state: (high, low) masks.
+
+        A high-entropy unlabeled sample is mixed with a labeled partner, a low-entropy one with an
+        unlabeled partner (Algorithm 2 line 12).
+        """
+        return self.state.entropy_masks(unlabeled_probs)
+
     def state_dict(self) -> dict[str, Any]:
         """The stores and the generator state (the shared BEMState saves itself)."""
         return {

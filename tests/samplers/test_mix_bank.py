@@ -109,3 +109,16 @@ def test_bad_input(call, match):
 def test_state_type_checked():
     with pytest.raises(TypeError, match="BEMState"):
         ClassBalancedMixBank(state=object(), num_labeled=3, num_unlabeled=3)
+
+
+def test_entropy_selection_masks_follow_the_ema_threshold():
+    state = _state()
+    bank = _bank(state)
+    confident = torch.tensor([[0.97, 0.01, 0.01, 0.01]])
+    uncertain = torch.full((1, 4), 0.25)
+    probs_u = torch.cat([confident, uncertain])
+    state.update(confident, torch.tensor([0]), probs_u)  # Eq. 10: first observation sets tau_e
+    entropy = -(probs_u * probs_u.log()).sum(1)  # Eq. 8
+    assert torch.isclose(state.tau_e, entropy.mean())
+    high, low = bank.entropy_masks(probs_u)  # Eq. 9
+    assert high.tolist() == [False, True] and low.tolist() == [True, False]
