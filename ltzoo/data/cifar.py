@@ -7,6 +7,7 @@ The training split is subsampled to LDAM-DRW's profile with n_max = the largest 
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Callable
 
 from torchvision import datasets as tvd
@@ -22,24 +23,49 @@ from ltzoo.data.common import (
 )
 from ltzoo.data.registry import DATASETS
 
-__all__ = ["build_cifar10_lt", "build_cifar100_lt"]
+__all__ = ["build_cifar_lt", "build_cifar10_lt", "build_cifar100_lt"]
 
 SPLITS = ("train", "test")
 
 
-def _build(
-    cls: type,
-    name: str,
-    root: str | os.PathLike | None,
-    split: str,
-    imb_ratio: float,
-    download: bool,
-    transform: Callable | str | None,
-    profile: str,
-    selection: str,
-    seed: int,
-    minority_fraction: float,
+VARIANTS = {"cifar10": (tvd.CIFAR10, "cifar10_lt"), "cifar100": (tvd.CIFAR100, "cifar100_lt")}
+
+
+def build_cifar_lt(
+    variant: str,
+    root: str | os.PathLike | None = None,
+    split: str = "train",
+    imb_ratio: float = 1,
+    download: bool = False,
+    transform: Callable | str | None = None,
+    profile: str = "exp",
+    selection: str = "first",
+    seed: int = 0,
+    minority_fraction: float = 0.5,
 ) -> LongTailedSubset:
+    """CIFAR-10-LT / CIFAR-100-LT (registered as "cifar10_lt" and "cifar100_lt").
+
+    imb_ratio=100 gives 5000, 2997, ..., 50 training images (12,406) for CIFAR-10 and
+    500, 477, ..., 5 (10,847) for CIFAR-100.
+
+    Args:
+        variant: "cifar10" or "cifar100".
+        root: Folder holding (or receiving) ``cifar-10-batches-py`` / ``cifar-100-python``.
+        split: ``"train"`` (long-tailed) or ``"test"`` (balanced 10,000).
+        imb_ratio: Imbalance ratio of the training split (>= 1; ignored for test).
+        download: Download with torchvision if missing.
+        transform: Callable, kind name, or None for the CIFAR train/test transform.
+        profile: ``"exp"`` or ``"step"``.
+        selection: ``"first"`` or ``"random"`` (LDAM-DRW's seeded choice).
+        seed: Seed of the ``"random"`` selection.
+        minority_fraction: Minority share for ``"step"``.
+
+    Returns:
+        A :class:`LongTailedSubset` of the torchvision dataset.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    cls, name = VARIANTS[variant]
     check_split(split, SPLITS)
     imb_ratio = check_imb_ratio(imb_ratio)
     check_lt_options(profile, selection, seed)
@@ -58,65 +84,5 @@ def _build(
     return make_long_tailed(dataset, imb_ratio, profile, selection, seed, minority_fraction)
 
 
-@DATASETS.register("cifar10_lt")
-def build_cifar10_lt(
-    root: str | os.PathLike | None = None,
-    split: str = "train",
-    imb_ratio: float = 1,
-    download: bool = False,
-    transform: Callable | str | None = None,
-    profile: str = "exp",
-    selection: str = "first",
-    seed: int = 0,
-    minority_fraction: float = 0.5,
-) -> LongTailedSubset:
-    """CIFAR-10-LT: imb_ratio=100 gives 5000, 2997, ..., 50 training images (12,406).
-
-    Args:
-        root: Folder holding (or receiving) ``cifar-10-batches-py``.
-        split: ``"train"`` (long-tailed) or ``"test"`` (balanced 10,000).
-        imb_ratio: Imbalance ratio of the training split (>= 1; ignored for test).
-        download: Download with torchvision if missing.
-        transform: Callable, kind name, or None for the CIFAR train/test transform.
-        profile: ``"exp"`` or ``"step"``.
-        selection: ``"first"`` or ``"random"`` (LDAM-DRW's seeded choice).
-        seed: Seed of the ``"random"`` selection.
-        minority_fraction: Minority share for ``"step"``.
-
-    Returns:
-        A :class:`LongTailedSubset` of the torchvision dataset.
-    """
-    return _build(tvd.CIFAR10, "cifar10_lt", root, split, imb_ratio, download, transform,
-                  profile, selection, seed, minority_fraction)
-
-
-@DATASETS.register("cifar100_lt")
-def build_cifar100_lt(
-    root: str | os.PathLike | None = None,
-    split: str = "train",
-    imb_ratio: float = 1,
-    download: bool = False,
-    transform: Callable | str | None = None,
-    profile: str = "exp",
-    selection: str = "first",
-    seed: int = 0,
-    minority_fraction: float = 0.5,
-) -> LongTailedSubset:
-    """CIFAR-100-LT: imb_ratio=100 gives 500, 477, ..., 5 training images (10,847).
-
-    Args:
-        root: Folder holding (or receiving) ``cifar-100-python``.
-        split: ``"train"`` (long-tailed) or ``"test"`` (balanced 10,000).
-        imb_ratio: Imbalance ratio of the training split (>= 1; ignored for test).
-        download: Download with torchvision if missing.
-        transform: Callable, kind name, or None for the CIFAR train/test transform.
-        profile: ``"exp"`` or ``"step"``.
-        selection: ``"first"`` or ``"random"`` (LDAM-DRW's seeded choice).
-        seed: Seed of the ``"random"`` selection.
-        minority_fraction: Minority share for ``"step"``.
-
-    Returns:
-        A :class:`LongTailedSubset` of the torchvision dataset.
-    """
-    return _build(tvd.CIFAR100, "cifar100_lt", root, split, imb_ratio, download, transform,
-                  profile, selection, seed, minority_fraction)
+build_cifar10_lt = DATASETS.register("cifar10_lt", partial(build_cifar_lt, "cifar10"))
+build_cifar100_lt = DATASETS.register("cifar100_lt", partial(build_cifar_lt, "cifar100"))
