@@ -10,6 +10,12 @@
 5. The baseline is a balanced-softmax linear classifier on the same features and selection. With
    ``plain_on="all"`` (default) it is also DLSA's last-level classifier, so DLSA differs from it only
    on filtered samples; ``plain_on="rest"`` trains that one on the unfiltered rest (the authors).
+6. ``prior`` sets the class counts of each balanced softmax: "branch" (the counts of the samples the
+   classifier trains on: every branch predicts as if its classes were balanced) or "level" (the
+   counts of all samples reaching the level). With "level", a classifier trained on a branch keeps
+   log P(branch | y) in its logits, which is the branch's class prior on a balanced test set:
+   P(y | x, branch) is proportional to p(x | y) P(branch | y) (the label-space adjustment behind the
+   paper's head/tail separation argument, supplement Sec. 1).
 """
 from __future__ import annotations
 
@@ -29,7 +35,28 @@ from ltzoo.metrics import summarize
 from ltzoo.train.features import (batches, extract_features, fit_classifiers, fit_plain_classifier,
                                   stratified_split, val_score)
 
-__all__ = ["train_dlsa", "fit_dlsa_head", "fit_flow_filter", "draw_negatives"]
+__all__ = ["train_dlsa", "fit_dlsa_head", "fit_flow_filter", "draw_negatives", "balanced_softmax_counts"]
+
+PRIORS = ("branch", "level")
+
+
+def balanced_softmax_counts(branch_labels: torch.Tensor, level_labels: torch.Tensor, num_classes: int,
+                            prior: str = "branch") -> torch.Tensor:
+    """Class counts for the balanced softmax of a classifier trained on one branch of a level.
+
+    Args:
+        branch_labels: Labels of the samples the classifier trains on.
+        level_labels: Labels of all samples reaching the level (a superset).
+        num_classes: K.
+        prior: "branch" (counts of ``branch_labels``) or "level" (counts of ``level_labels``).
+
+    Returns:
+        (K,) float counts, an absent class counted as 1.
+    """
+    if prior not in PRIORS:
+        raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+    labels = branch_labels if prior == "branch" else level_labels
+    return torch.bincount(labels, minlength=num_classes).float().clamp_min(1)
 
 
 def draw_negatives(labels: torch.Tensor, anchors: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -102,7 +129,8 @@ def _set_level(level, x: torch.Tensor, y: torch.Tensor, ratio: float, k: int, lo
 
 
 def fit_dlsa_head(head: DLSAHead, x: torch.Tensor, y: torch.Tensor, *, val=None, plain: nn.Module | None = None,
-                  aided_on: str = "reaching", plain_on: str = "all", loo_hist: bool = True, flow_epochs: int = 30,
+                  aided_on: str = "reaching", plain_on: str = "all", prior: str = "branch", loo_hist: bool = True,
+                  flow_epochs: int = 30,
                   epochs: int = 50, flow_lr: float = 1e-3, lr: float = 1e-2, batch_size: int = 128,
                   lambda_bal: float = 1.0, lambda_pure: float = 0.02, momentum: float = 0.7,
                   seed: int = 0) -> dict[str, Any]:
@@ -118,6 +146,7 @@ def fit_dlsa_head(head: DLSAHead, x: torch.Tensor, y: torch.Tensor, *, val=None,
             the level) or "passed" (only those passing its threshold, as the authors).
         plain_on: "all" (last-level classifier trained on all samples) or "rest" (on the rest only,
             as the authors).
+        prior: Balanced-softmax class counts: "branch" or "level" (module doc, step 6).
         loo_hist: Leave-one-out cluster histograms for the training samples.
         flow_epochs, flow_lr: Adam schedule of each flow filter; epochs, lr: of the classifiers.
         batch_size: Batch size of both.
@@ -130,7 +159,8 @@ def fit_dlsa_head(head: DLSAHead, x: torch.Tensor, y: torch.Tensor, *, val=None,
     """
     if not isinstance(head, DLSAHead):
         raise TypeError(f"head must be a DLSAHead, got {type(head).__name__}")
-    for name, v, ok in (("plain_on", plain_on, ("all", "rest")), ("aided_on", aided_on, ("reaching", "passed"))):
+    for name, v, ok in (("plain_on", plain_on, ("all", "rest")), ("aided_on", aided_on, ("reaching", "passed")),
+                        ("prior", prior, PRIORS)):
         if v not in ok:
             raise ValueError(f"{name} must be one of {ok}, got {v!r}")
     for name, v in (("flow_epochs", flow_epochs), ("batch_size", batch_size)):
@@ -148,7 +178,7 @@ def fit_dlsa_head(head: DLSAHead, x: torch.Tensor, y: torch.Tensor, *, val=None,
         passed, hist = _set_level(level, xs, ys, head.filter_ratio, k, loo_hist)
         sel = passed if aided_on == "passed" else torch.ones_like(passed)
         xp, yp, hist = xs[sel], ys[sel], hist[sel]
-        crit = BalancedSoftmaxLoss(torch.bincount(yp, minlength=k).float().clamp_min(1)).to(x.device)
+        crit = BalancedSoftmaxLoss(balanced_softmax_counts(yp, ys, k, prior)).to(x.device)
         parts.append((lambda i, lv=level, xp=xp, hp=hist: lv.classifier(xp[i], hp[i]), yp, crit))
         routing.append(int(passed.sum()) / y.numel())
         open_[open_.clone()] = ~passed
@@ -162,7 +192,7 @@ def fit_dlsa_head(head: DLSAHead, x: torch.Tensor, y: torch.Tensor, *, val=None,
         raise ValueError("plain is only used with plain_on='all'")
     elif bool(open_.any()):
         xr, yr = x[open_], y[open_]
-        crit = BalancedSoftmaxLoss(torch.bincount(yr, minlength=k).float().clamp_min(1)).to(x.device)
+        crit = BalancedSoftmaxLoss(balanced_softmax_counts(yr, ys, k, prior)).to(x.device)  # ys: reached the last
         parts.append((lambda i: head.classifier(xr[i]), yr, crit))
         modules.append(head.classifier)
     head.eval()

@@ -152,6 +152,7 @@ def test_same_seed_same_head_and_routing_uses_the_fitted_eval_map():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"plain_on": "everything"}, ValueError, "plain_on"), ({"aided_on": "some"}, ValueError, "aided_on"),
+    ({"prior": "global"}, ValueError, "prior"),
     ({"flow_epochs": 0}, ValueError, "flow_epochs"), ({"epochs": 0}, ValueError, "epochs"),
     ({"plain_on": "rest", "plain": torch.nn.Linear(6, 3)}, ValueError, "plain"),
 ])

@@ -1,10 +1,12 @@
-"""DLSA recipe on digits-LT features of a CE-trained small_cnn (a small fixed case), and feature caching.
+"""DLSA recipe on digits-LT features of CE-trained small_cnn backbones (a small fixed grid), and feature caching.
 
-The few-class comparison allows FEW_TOLERANCE points: on digits-LT DLSA matches the plain classifier
-within that noise but does not beat it (benchmarks/results/dlsa_digits.json: default variant, few
-delta -1.6 .. +1.6 over 10 runs; this case over CNN seeds 0-4: -1.6 .. +3.7; the authors' variant
-loses 5 to 13 points, which this check catches). One intra-op thread: faster on a shared machine,
-and the CNN's features (hence the numbers) depend on the thread count.
+"Not below the plain classifier" is checked as the benchmark measures it
+(benchmarks/results/dlsa_digits.json, 24 backbones x 5 head seeds): the mean paired few-class
+difference DLSA - plain over backbones and head seeds must not fall below minus one few-class test
+image (about 0.5 points). A single run swings by a few points either way, so no single run is
+asserted. The benchmark measured +0.12 (one-sided 95% bound -0.39); the authors' variant (-9.6)
+and depth 2 (-2.1) fail this check. One intra-op thread: faster on a shared machine, and the CNN's
+features (hence the numbers) depend on the thread count.
 """
 import numpy as np
 import pytest
@@ -13,11 +15,14 @@ from torch import nn
 
 import ltzoo
 from ltzoo.data import create_dataset
-from ltzoo.train.dlsa import train_dlsa
-from ltzoo.train.features import extract_features, stratified_split
+from ltzoo.losses.logit_adjusted import BalancedSoftmaxLoss
+from ltzoo.train.dlsa import balanced_softmax_counts, train_dlsa
+from ltzoo.train.features import extract_features, fit_classifiers, stratified_split
 
 SPLIT_SEED = 0
-FEW_TOLERANCE = 2.0  # points of few-class mean recall (about 4 of the 190 few-class test images)
+CNN_SEEDS = (0, 1, 2)
+HEAD_SEEDS = (0, 1, 2)
+FEW_CLASSES = (7, 8, 9)  # fewer than 20 training images at imbalance ratio 10
 
 
 def _train_ce(dataset, epochs: int = 6, seed: int = 0, width: int = 64) -> nn.Module:
@@ -60,19 +65,36 @@ def digits_case(tmp_path_factory, one_thread):
     return model, train_set, test_set, head, report, kwargs
 
 
-def test_dlsa_few_class_accuracy_not_below_plain_classifier(digits_case):
-    """Measured (1 thread): few 82.9 (DLSA) vs 83.9 (plain), top1 93.2 vs 93.5."""
+def test_dlsa_run_report_and_cache(digits_case):
     *_, head, report, kwargs = digits_case
     dlsa, plain = report["dlsa"], report["plain"]
-    print({k: (round(dlsa[k], 1), round(plain[k], 1)) for k in ("top1", "many", "medium", "few", "hmean")})
     assert report["train_class_counts"] == [113, 87, 67, 52, 40, 31, 24, 18, 14, 11]
-    assert dlsa["few"] >= plain["few"] - FEW_TOLERANCE
     assert dlsa["num_samples"] == plain["num_samples"] == 629
     assert report["train_routing"][0] == pytest.approx(0.3, abs=0.02)
     assert sum(report["test_routing"]) == pytest.approx(1.0)
     assert report["num_train"] + report["num_val"] == 457
     assert isinstance(head, ltzoo.HEADS.get("dlsa")) and not head.training
     assert {p.name for p in kwargs["cache_dir"].iterdir()} == {"train.safetensors", "test.safetensors"}
+
+
+def test_dlsa_few_class_accuracy_not_below_plain_classifier(digits_case, tmp_path):
+    """Measured (1 thread): per-backbone mean deltas -0.90, +0.68, +2.70; overall +0.83."""
+    model0, train_set, test_set, _, report0, _ = digits_case
+    test_counts = np.bincount(test_set.targets, minlength=10)
+    one_image = 100.0 / (len(FEW_CLASSES) * test_counts[list(FEW_CLASSES)].max())  # smallest change of "few"
+    fit_part, _ = stratified_split(train_set.targets, 0.2, SPLIT_SEED)
+    deltas = []
+    for cnn_seed in CNN_SEEDS:
+        model = model0 if cnn_seed == 0 else _train_ce(train_set.subset(fit_part), seed=cnn_seed)
+        for seed in HEAD_SEEDS:
+            if cnn_seed == 0 and seed == 0:
+                rep = report0
+            else:
+                _, rep = train_dlsa(model, train_set, test_set, seed=seed, split_seed=SPLIT_SEED, epochs=30,
+                                    flow_epochs=15, progress=False, cache_dir=tmp_path / f"cnn{cnn_seed}")
+            deltas.append(rep["dlsa"]["few"] - rep["plain"]["few"])
+    print("few-class deltas", np.round(deltas, 2), "per backbone", np.round(np.reshape(deltas, (3, 3)).mean(1), 2))
+    assert np.mean(deltas) >= -one_image
 
 
 def test_selection_never_sees_the_test_set(digits_case):
@@ -135,3 +157,31 @@ def test_stratified_split():
     assert np.array_equal(stratified_split(labels, 0.2, seed=1)[1], va)
     with pytest.raises(ValueError, match="val_fraction"):
         stratified_split(labels, 1.0)
+
+
+def test_dlsa_balanced_softmax_counts_by_prior():
+    level = torch.tensor([0, 0, 0, 1, 1, 2])
+    branch = torch.tensor([0, 1, 1])
+    assert balanced_softmax_counts(branch, level, 4, "branch").tolist() == [1, 2, 1, 1]  # absent classes as 1
+    assert balanced_softmax_counts(branch, level, 4, "level").tolist() == [3, 2, 1, 1]
+    with pytest.raises(ValueError, match="prior"):
+        balanced_softmax_counts(branch, level, 4, "global")
+
+
+@pytest.mark.parametrize("prior, expected", [("branch", 0.5), ("level", 0.9)])
+def test_dlsa_level_prior_keeps_the_branch_class_prior(prior, expected):
+    """Features carry no class information and 90% of class 0 but 10% of class 1 reach the branch:
+    on balanced data, Bayes gives P(y=0 | branch) = 0.9 / (0.9 + 0.1). The "level" prior learns it;
+    the "branch" prior predicts as if the branch were balanced."""
+    gen = torch.Generator().manual_seed(0)
+    level_y = torch.arange(2).repeat_interleave(1000)
+    branch_y = torch.cat([torch.zeros(900, dtype=torch.long), torch.ones(100, dtype=torch.long)])
+    x = torch.randn(branch_y.numel(), 4, generator=gen)
+    torch.manual_seed(0)
+    clf = nn.Linear(4, 2)
+    crit = BalancedSoftmaxLoss(balanced_softmax_counts(branch_y, level_y, 2, prior))
+    fit_classifiers([(lambda i: clf(x[i]), branch_y, crit)], [clf], epochs=40, lr=0.05, batch_size=100,
+                    gen=gen, score=lambda: None, weight_decay=0.0)
+    with torch.no_grad():
+        p0 = clf(torch.randn(5000, 4, generator=gen)).softmax(1)[:, 0].mean()
+    assert float(p0) == pytest.approx(expected, abs=0.04)
