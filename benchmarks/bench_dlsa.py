@@ -11,7 +11,8 @@ reference; groups: many > 100, few < 20 training images.
 
 The paired differences DLSA - plain are summarised per variant as the mean over backbones (each
 backbone's mean over head seeds), its standard error across backbones and the one-sided 95%
-t-bound: ``lower95`` >= 0 would show DLSA above the plain classifier, ``upper95`` < 0 below it.
+t-bounds: ``lower95`` >= 0 would show DLSA above the plain classifier, ``upper95`` < 0 below it;
+overall and per backbone schedule (``by_cnn_epochs``).
 
 Variants: "default" (depth 1, cluster-aided classifier trained on every sample reaching its level,
 the plain classifier as the last level); "depth2"; "authors" (cluster-aided classifier trained on
@@ -99,6 +100,10 @@ def _aggregate(cells: list[dict[str, Any]], name: str) -> dict[str, Any]:
     out["few_runs"] = {"runs": int(few.size), "above": int((few > 0).sum()), "ties": int((few == 0).sum()),
                        "below": int((few < 0).sum()), "min": round(float(few.min()), 2),
                        "max": round(float(few.max()), 2)}
+    out["by_cnn_epochs"] = {
+        str(ep): {k: paired_summary([np.mean([r["dlsa"][k] - r["plain"][k] for r in c["variants"][name]])
+                                     for c in cells if c["cnn_epochs"] == ep]) for k in ("few", "top1", "hmean")}
+        for ep in sorted({c["cnn_epochs"] for c in cells})}
     out["dlsa_few_mean"] = round(float(np.mean([r["dlsa"]["few"] for r in runs])), 2)
     out["plain_few_mean"] = round(float(np.mean([r["plain"]["few"] for r in runs])), 2)
     return out
@@ -159,6 +164,7 @@ def main() -> None:
         "threads": args.threads,
         "seconds": round(time.perf_counter() - start_all, 1),
         "summary": summary,
+        "ce_classifier_mean": {k: round(float(np.mean([c["ce_classifier"][k] for c in cells])), 2) for k in METRICS},
         "cells": cells,
     }
     path = write_result("dlsa_digits", payload)

@@ -1,12 +1,13 @@
 """DLSA recipe on digits-LT features of CE-trained small_cnn backbones (a small fixed grid), and feature caching.
 
-"Not below the plain classifier" is checked as the benchmark measures it
-(benchmarks/results/dlsa_digits.json, 24 backbones x 5 head seeds): the mean paired few-class
-difference DLSA - plain over backbones and head seeds must not fall below minus one few-class test
+The few-class comparison uses the statistic the benchmark reports
+(benchmarks/results/dlsa_digits.json, 24 backbones x 5 head seeds): the mean paired difference
+DLSA - plain over backbones and head seeds, here required to be at least minus one few-class test
 image (about 0.5 points). A single run swings by a few points either way, so no single run is
-asserted. The benchmark measured +0.12 (one-sided 95% bound -0.39); the authors' variant (-9.6)
-and depth 2 (-2.1) fail this check. One intra-op thread: faster on a shared machine, and the CNN's
-features (hence the numbers) depend on the thread count.
+asserted. The benchmark measured: +1.47 on 4-epoch backbones, -0.53 and -0.59 on 8- and 15-epoch
+ones (DLSA is not above the plain classifier there); the authors' variant (-9.6) and depth 2 (-2.1)
+fail this check. One intra-op thread: faster on a shared machine, and the CNN's features (hence
+the numbers) depend on the thread count.
 """
 import numpy as np
 import pytest
@@ -77,7 +78,7 @@ def test_dlsa_run_report_and_cache(digits_case):
     assert {p.name for p in kwargs["cache_dir"].iterdir()} == {"train.safetensors", "test.safetensors"}
 
 
-def test_dlsa_few_class_accuracy_not_below_plain_classifier(digits_case, tmp_path):
+def test_dlsa_few_class_accuracy_within_one_test_image_of_plain_classifier(digits_case, tmp_path):
     """Measured (1 thread): per-backbone mean deltas -0.90, +0.68, +2.70; overall +0.83."""
     model0, train_set, test_set, _, report0, _ = digits_case
     test_counts = np.bincount(test_set.targets, minlength=10)
