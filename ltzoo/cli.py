@@ -1,4 +1,5 @@
-"""The ``ltzoo`` command line: ``list``, ``push``, and ``demo`` / ``train`` / ``eval`` (ltzoo.train.commands)."""
+"""The ``ltzoo`` command line: ``list``, ``push``, ``demo`` / ``train`` / ``eval`` (ltzoo.train.commands),
+``merge`` / ``btm`` (ltzoo.train.btm_commands) and ``dlsa`` (ltzoo.train.dlsa_commands)."""
 from __future__ import annotations
 
 import argparse
@@ -66,9 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_push.set_defaults(func=_cmd_push)
     from ltzoo.train.btm_commands import add_btm_subcommands
     from ltzoo.train.commands import add_subcommands
+    from ltzoo.train.dlsa_commands import add_dlsa_subcommand
 
     add_subcommands(sub)  # demo, train, eval
     add_btm_subcommands(sub)  # merge, btm
+    add_dlsa_subcommand(sub)  # dlsa
     return parser
 
 

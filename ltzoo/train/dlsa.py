@@ -200,7 +200,7 @@ def fit_dlsa_head(head: DLSAHead, x: torch.Tensor, y: torch.Tensor, *, val=None,
     return {"flow_loss": flow_loss, "train_routing": routing, **info}
 
 
-_HEAD_ARGS = set(inspect.signature(DLSAHead).parameters) - {"in_features", "num_classes"}
+HEAD_ARGS = set(inspect.signature(DLSAHead).parameters) - {"in_features", "num_classes"}
 
 
 def train_dlsa(backbone_model: nn.Module, train_set, test_set=None, val_fraction: float = 0.2, seed: int = 0,
@@ -251,8 +251,8 @@ def train_dlsa(backbone_model: nn.Module, train_set, test_set=None, val_fraction
     best, tried = None, []
     for cand in candidates or [{}]:
         kw = {**(head_kwargs or {}), **cand}
-        head = DLSAHead(x.shape[1], k, **{"seed": seed, **{n: v for n, v in kw.items() if n in _HEAD_ARGS}}).to(device)
-        opts = {**fit_kwargs, **{n: v for n, v in kw.items() if n not in _HEAD_ARGS}}
+        head = DLSAHead(x.shape[1], k, **{"seed": seed, **{n: v for n, v in kw.items() if n in HEAD_ARGS}}).to(device)
+        opts = {**fit_kwargs, **{n: v for n, v in kw.items() if n not in HEAD_ARGS}}
         if opts.get("plain_on", "all") == "all":
             opts["plain"] = plain
         info = fit_dlsa_head(head, x[tr], y[tr], val=val, flow_epochs=flow_epochs, epochs=epochs,

@@ -186,3 +186,37 @@ def test_dlsa_level_prior_keeps_the_branch_class_prior(prior, expected):
     with torch.no_grad():
         p0 = clf(torch.randn(5000, 4, generator=gen)).softmax(1)[:, 0].mean()
     assert float(p0) == pytest.approx(expected, abs=0.04)
+
+
+def test_dlsa_command_from_a_run_folder_saves_a_reloadable_head(tmp_path):
+    """``ltzoo dlsa RUN --out OUT``: the saved head reloads (safetensors) and reproduces the reported DLSA
+    summary on the run's test set; the feature cache is reused by a second call."""
+    import json
+
+    from ltzoo.cli import main
+    from ltzoo.metrics import summarize
+    from ltzoo.train.data import build_datasets
+    from ltzoo.train.dlsa_commands import load_dlsa_head
+    from ltzoo.train.eval_checkpoint import load_for_eval
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--imb-ratio", "20", "--model", "small_cnn", "--epochs", "1",
+                 "--output-dir", str(run), "--no-progress", "--set", 'data_args={"image_size": 16}']) == 0
+    out = tmp_path / "dlsa"
+    args = ["dlsa", str(run), "--out", str(out), "--epochs", "3", "--flow-epochs", "2", "--no-progress"]
+    assert main(args + ["--filter-ratio", "0.4"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    head = load_dlsa_head(out)
+    assert head.filter_ratio == 0.4 and not head.training
+    model, cfg, counts = load_for_eval(run)
+    _, test_set, _ = build_datasets(cfg)
+    xt, yt = extract_features(model, test_set, progress=False)
+    with torch.no_grad():
+        again = summarize(yt, head(xt).argmax(1), counts)
+    assert again["top1"] == pytest.approx(report["dlsa"]["top1"]) and again["few"] == pytest.approx(report["dlsa"]["few"])
+    cached = {p.name: p.stat().st_mtime_ns for p in (out / "features").iterdir()}
+    assert set(cached) == {"train.safetensors", "test.safetensors"}
+    assert main(args) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "features").iterdir()} == cached
+    with pytest.raises(ValueError, match="dlsa_head"):
+        load_dlsa_head(tmp_path)
