@@ -207,7 +207,7 @@ def train_dlsa(backbone_model: nn.Module, train_set, test_set=None, val_fraction
                epochs: int = 50, flow_epochs: int = 30, head_kwargs: dict | None = None,
                candidates: Sequence[dict] | None = None, batch_size: int = 128, device=None,
                cache_dir: str | os.PathLike | None = None, split_seed: int | None = None, progress: bool = True,
-               **fit_kwargs: Any) -> tuple[DLSAHead, dict[str, Any]]:
+               groups: dict[str, Any] | None = None, **fit_kwargs: Any) -> tuple[DLSAHead, dict[str, Any]]:
     """Train a DLSA head on a frozen backbone's features and compare it with the plain classifier.
 
     Args:
@@ -227,6 +227,8 @@ def train_dlsa(backbone_model: nn.Module, train_set, test_set=None, val_fraction
         split_seed: Seed of the validation split (None -> ``seed``); :func:`stratified_split` with
             it reproduces the split, e.g. to train the backbone without the validation samples.
         progress: Show tqdm bars while extracting.
+        groups: Keyword arguments of :func:`ltzoo.metrics.summarize` that set the many / medium / few
+            groups of the test report (many_threshold, few_threshold or ranges; default 100 / 20).
         **fit_kwargs: :func:`fit_dlsa_head` options (flow_lr, lr, lambda_bal, lambda_pure, momentum, ...).
 
     Returns:
@@ -272,7 +274,7 @@ def train_dlsa(backbone_model: nn.Module, train_set, test_set=None, val_fraction
         with torch.no_grad():
             xt = xt.to(device)
             level = head.route(xt)[0].cpu()
-            report["dlsa"] = summarize(yt, head(xt).argmax(1).cpu(), counts)
-            report["plain"] = summarize(yt, plain(xt).argmax(1).cpu(), counts)
+            report["dlsa"] = summarize(yt, head(xt).argmax(1).cpu(), counts, **(groups or {}))
+            report["plain"] = summarize(yt, plain(xt).argmax(1).cpu(), counts, **(groups or {}))
         report["test_routing"] = (torch.bincount(level, minlength=head.depth + 1).float() / level.numel()).tolist()
     return head, report

@@ -106,6 +106,17 @@ def test_selection_never_sees_the_test_set(digits_case):
         assert torch.equal(a, b), name
 
 
+def test_dlsa_report_groups_follow_the_given_thresholds(digits_case):
+    model, train_set, test_set, _, report, kwargs = digits_case
+    _, rep = train_dlsa(model, train_set, test_set, groups={"many_threshold": 60, "few_threshold": 30}, **kwargs)
+    counts = np.array(report["train_class_counts"])
+    for who in ("dlsa", "plain"):
+        per_class = np.array(rep[who]["per_class"])
+        assert rep[who]["few"] == pytest.approx(per_class[counts < 30].mean())  # 5 classes instead of 3
+        assert rep[who]["many"] == pytest.approx(per_class[counts > 60].mean())
+        assert rep[who]["top1"] == pytest.approx(report[who]["top1"])  # same fit, other grouping
+
+
 def test_candidates_are_chosen_on_validation(digits_case):
     model, train_set, _, _, _, kwargs = digits_case
     _, report = train_dlsa(model, train_set, None, candidates=[{"plain_on": "rest", "aided_on": "passed"}, {}],
