@@ -63,7 +63,6 @@ _SSL_FLAGS: dict[str, tuple[str, Any, str]] = {
 def _cmd_train_ssl(args: argparse.Namespace) -> int:
     from ltzoo.train.data import build_datasets
     from ltzoo.train.distributed import init_distributed, teardown
-    from ltzoo.train.evaluation import format_table
     from ltzoo.train.fixmatch import train_fixmatch
     from ltzoo.train.ssl_config import SSLConfig
     from ltzoo.train.ssl_data import make_ltssl_split
@@ -76,12 +75,19 @@ def _cmd_train_ssl(args: argparse.Namespace) -> int:
         full_train, test_set, name = build_datasets(cfg)
         labeled, unlabeled = make_ltssl_split(full_train, seed=cfg.seed, **cfg.ltssl)
         result = train_fixmatch(cfg, labeled, unlabeled, test_set, resume=args.resume, dataset_name=name)
-        if info.rank == 0 and result["metrics"] is not None:
-            print(format_table([{"run": cfg.output_dir, **result["metrics"]}], name_key="run"))
-            print(f"run folder: {cfg.output_dir} (last.pt, log.json, metrics.json, model/)")
+        _print_run(cfg, result, info.rank)
     finally:
         teardown()
     return 0
+
+
+def _print_run(cfg: Any, result: dict[str, Any], rank: int) -> None:
+    """On rank 0, the final metrics table and where the run folder is."""
+    from ltzoo.train.evaluation import format_table
+
+    if rank == 0 and result["metrics"] is not None:
+        print(format_table([{"run": cfg.output_dir, **result["metrics"]}], name_key="run"))
+        print(f"run folder: {cfg.output_dir} (last.pt, log.json, metrics.json, model/)")
 
 
 def _parse_set(item: str) -> tuple[str, Any]:
@@ -123,7 +129,6 @@ def config_from_args(args: argparse.Namespace, cls: type | None = None):
 def _cmd_train(args: argparse.Namespace) -> int:
     from ltzoo.train.data import build_datasets
     from ltzoo.train.distributed import init_distributed, teardown
-    from ltzoo.train.evaluation import format_table
     from ltzoo.train.supervised import train_supervised
 
     cfg = config_from_args(args)
@@ -131,9 +136,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         train_set, test_set, name = build_datasets(cfg)
         result = train_supervised(cfg, train_set, test_set, resume=args.resume, dataset_name=name)
-        if info.rank == 0 and result["metrics"] is not None:
-            print(format_table([{"run": cfg.output_dir, **result["metrics"]}], name_key="run"))
-            print(f"run folder: {cfg.output_dir} (last.pt, log.json, metrics.json, model/)")
+        _print_run(cfg, result, info.rank)
     finally:
         teardown()
     return 0

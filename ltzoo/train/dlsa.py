@@ -130,9 +130,8 @@ def _set_level(level, x: torch.Tensor, y: torch.Tensor, ratio: float, k: int, lo
 
 def fit_dlsa_head(head: DLSAHead, x: torch.Tensor, y: torch.Tensor, *, val=None, plain: nn.Module | None = None,
                   aided_on: str = "reaching", plain_on: str = "all", prior: str = "branch", loo_hist: bool = True,
-                  flow_epochs: int = 30,
-                  epochs: int = 50, flow_lr: float = 1e-3, lr: float = 1e-2, batch_size: int = 128,
-                  lambda_bal: float = 1.0, lambda_pure: float = 0.02, momentum: float = 0.7,
+                  flow_epochs: int = 30, epochs: int = 50, flow_lr: float = 1e-3, lr: float = 1e-2,
+                  batch_size: int = 128, lambda_bal: float = 1.0, lambda_pure: float = 0.02, momentum: float = 0.7,
                   seed: int = 0) -> dict[str, Any]:
     """Fit every level of ``head`` on training features, then its classifiers (epoch chosen on ``val``).
 
@@ -274,7 +273,7 @@ def train_dlsa(backbone_model: nn.Module, train_set, test_set=None, val_fraction
         with torch.no_grad():
             xt = xt.to(device)
             level = head.route(xt)[0].cpu()
-            report["dlsa"] = summarize(yt, head(xt).argmax(1).cpu(), counts, **(groups or {}))
-            report["plain"] = summarize(yt, plain(xt).argmax(1).cpu(), counts, **(groups or {}))
+            for who, clf in (("dlsa", head), ("plain", plain)):
+                report[who] = summarize(yt, clf(xt).argmax(1).cpu(), counts, **(groups or {}))
         report["test_routing"] = (torch.bincount(level, minlength=head.depth + 1).float() / level.numel()).tolist()
     return head, report

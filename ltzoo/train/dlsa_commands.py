@@ -103,6 +103,8 @@ def _cmd_dlsa(args: argparse.Namespace) -> int:
 
 def add_dlsa_subcommand(sub: Any) -> None:
     """Add ``dlsa`` to the ``ltzoo`` subparsers."""
+    from ltzoo.train.dlsa import PRIORS
+
     p = sub.add_parser("dlsa", help="fit a DLSA flow-filter head on a trained model's frozen features")
     p.add_argument("checkpoint", help="last.pt, run folder or saved model folder (with its recipe)")
     p.add_argument("--out", required=True, help="output folder (features, head, report)")
@@ -112,7 +114,7 @@ def add_dlsa_subcommand(sub: Any) -> None:
     p.add_argument("--epochs", type=int, default=50, help="classifier epochs (default 50)")
     p.add_argument("--flow-epochs", type=int, default=30, help="flow-filter epochs (default 30)")
     p.add_argument("--val-fraction", type=float, default=0.2, help="validation share of each class (default 0.2)")
-    p.add_argument("--prior", choices=["branch", "level"], default="branch", help="balanced-softmax class counts")
+    p.add_argument("--prior", choices=PRIORS, default="branch", help="balanced-softmax class counts")
     p.add_argument("--aided-on", choices=["reaching", "passed"], default="reaching",
                    help="samples of the cluster-aided classifier (default: all reaching the level)")
     p.add_argument("--plain-on", choices=["all", "rest"], default="all",

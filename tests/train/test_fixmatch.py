@@ -15,6 +15,7 @@ from ltzoo.samplers.mix_bank import ClassBalancedMixBank
 from ltzoo.train.checkpoint import load_checkpoint
 from ltzoo.train.fixmatch import PLUGINS, SSLConfig, train_fixmatch
 from ltzoo.train.ssl_data import TensorRandAugment, make_ltssl_digits, make_ltssl_split, ssl_views
+from tests.train.interrupt import CrashAt, Interrupt
 
 BASE = dict(model="small_cnn", data="digits", imb_ratio=10, epochs=2, batch_size=8, unlabeled_ratio=3,
             iters_per_epoch=4, lr=0.03, threshold=0.5, ema_decay=0.9, bem_warmup_epochs=1.0, num_threads=1,
@@ -233,19 +234,6 @@ def test_views_of_a_pil_dataset_use_its_transform_as_the_weak_view():
     assert weak is data.transform
     raw = data.subset(np.arange(len(data)), transform=None)[5][0]
     assert isinstance(raw, Image.Image) and strong(raw).shape == (3, 32, 32)
-
-
-class Interrupt(Exception):
-    pass
-
-
-class CrashAt:
-    def __init__(self, epoch, step):
-        self.epoch, self.step = epoch, step
-
-    def on_step_end(self, info):
-        if (info["epoch"], info["step"]) == (self.epoch, self.step):
-            raise Interrupt
 
 
 @pytest.mark.parametrize("plugin", ["none", "bem"])

@@ -6,6 +6,7 @@ import torch
 
 from ltzoo.train import train_supervised
 from ltzoo.train.checkpoint import load_checkpoint
+from tests.train.interrupt import CrashAt, Interrupt
 
 RECIPES = {
     # paired sampler + mixer with its own generator + EMA: every piece of state a checkpoint must carry
@@ -14,21 +15,6 @@ RECIPES = {
     "udal_class_aware_cutmix": dict(loss="udal", sampler="class_aware", mixer="cutmix", schedule="step",
                                     milestones=[2]),
 }
-
-
-class Interrupt(Exception):
-    pass
-
-
-class CrashAt:
-    """Raise in the middle of epoch ``epoch`` (0-based), after ``step`` iterations, like a killed job."""
-
-    def __init__(self, epoch, step):
-        self.epoch, self.step = epoch, step
-
-    def on_step_end(self, info):
-        if (info["epoch"], info["step"]) == (self.epoch, self.step):
-            raise Interrupt
 
 
 def _tensors_equal(a, b):
