@@ -176,7 +176,7 @@ def test_summarize_explicit_ranges_and_zero_recall_class():
     assert s["many"] == pytest.approx(100 * (0.5 + 1 + 1) / 3)
     assert s["medium"] == pytest.approx(100.0)
     assert s["few"] == pytest.approx(100 * (1 + 1 + 0) / 3)
-    assert s["lowest"] == pytest.approx(0.1)  # zero recall clamped to 1e-3, in percent
+    assert s["lowest"] == 0.0  # unclamped: the class is never recalled
     rec = np.array([0.5] + [1.0] * 8 + [1e-3])
     assert s["hmean"] == pytest.approx(100 * stats.hmean(rec))
     assert s["gmean"] == pytest.approx(100 * stats.gmean(rec))
@@ -247,7 +247,7 @@ def test_property_means_order_and_top1_is_support_weighted_recall(data):
     support = np.bincount(y_true, minlength=k)
     weighted = sum(support[c] * s["per_class"][c] for c in range(k) if support[c]) / len(y_true)
     assert s["top1"] == pytest.approx(weighted)
-    assert s["lowest"] == pytest.approx(max(min(present), 0.1))
+    assert s["lowest"] == pytest.approx(min(present))
     cm = confusion_matrix(y_true, y_pred, k)
     assert cm.sum() == len(y_true)
     np.testing.assert_array_equal(cm.sum(axis=1), support)

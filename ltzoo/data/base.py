@@ -1,9 +1,11 @@
 """The dataset interface every ltzoo dataset exposes, and its two implementations.
 
 Every dataset has ``targets`` (list of int labels), ``classes`` (names), ``num_classes``,
-``class_counts`` (images per class as built), ``__len__`` and ``__getitem__`` returning
-``(transformed image, int label)``, plus ``subset(indices)`` to carve further splits
-(e.g. labeled/unlabeled parts) that share the same source.
+``class_counts`` (images per class as built), ``group_split`` (its conventional many / medium /
+few split, see :mod:`ltzoo.metrics.groups`; None: the > 100 / < 20 threshold default),
+``__len__`` and ``__getitem__`` returning ``(transformed image, int label)``, plus
+``subset(indices)`` to carve further splits (e.g. labeled/unlabeled parts) that share the same
+source and keep its group split.
 
 * :class:`LongTailedSubset` wraps a *source* dataset whose items are ``(raw image, label)``
   (torchvision CIFAR, ImageFolder, a split list) plus the indices it keeps.
@@ -38,6 +40,7 @@ class LabeledDataset(Dataset):
         targets: Label of every item, in ``[0, len(classes))``.
         classes: Class names; their number defines ``num_classes``.
         transform: Applied to each image in ``__getitem__`` (None: image returned as stored).
+        group_split: The many / medium / few split (a record of :mod:`ltzoo.metrics.groups`), or None.
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class LabeledDataset(Dataset):
         targets: Sequence[int] | np.ndarray,
         classes: Sequence[str],
         transform: Callable | None = None,
+        group_split: dict[str, Any] | None = None,
     ) -> None:
         self.classes = list(classes)
         if not self.classes:
@@ -55,6 +59,18 @@ class LabeledDataset(Dataset):
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
         self.transform = transform
+        self.group_split = group_split
+
+    @property
+    def group_split(self) -> dict[str, Any] | None:
+        """The dataset's many / medium / few split record (None: the threshold default)."""
+        return self._group_split
+
+    @group_split.setter
+    def group_split(self, split: dict[str, Any] | None) -> None:
+        from ltzoo.metrics.groups import check_group_split
+
+        self._group_split = None if split is None else check_group_split(split, len(self.classes), "group_split")
 
     @property
     def num_classes(self) -> int:
@@ -98,6 +114,7 @@ class LongTailedSubset(LabeledDataset):
         transform: Applied to the raw image.
         targets: Labels of the whole source (default ``source.targets``).
         classes: Class names (default ``source.classes``).
+        group_split: The many / medium / few split record, or None.
     """
 
     def __init__(
@@ -107,6 +124,7 @@ class LongTailedSubset(LabeledDataset):
         transform: Callable | None = None,
         targets: Sequence[int] | np.ndarray | None = None,
         classes: Sequence[str] | None = None,
+        group_split: dict[str, Any] | None = None,
     ) -> None:
         source_targets = np.asarray(source.targets if targets is None else targets, dtype=np.int64).reshape(-1)
         if indices is None:
@@ -115,7 +133,7 @@ class LongTailedSubset(LabeledDataset):
             idx = np.asarray(indices, dtype=np.int64).reshape(-1)
             if idx.size and (idx.min() < 0 or idx.max() >= source_targets.size):
                 raise ValueError(f"indices must lie in [0, {source_targets.size}) for a source of that size")
-        super().__init__(source_targets[idx], source.classes if classes is None else classes, transform)
+        super().__init__(source_targets[idx], source.classes if classes is None else classes, transform, group_split)
         self.source = source
         self.indices = idx
         self._source_targets = source_targets
@@ -136,6 +154,7 @@ class LongTailedSubset(LabeledDataset):
             self.transform if transform is KEEP else transform,
             targets=self._source_targets,
             classes=self.classes,
+            group_split=self.group_split,
         )
 
 
@@ -147,6 +166,7 @@ class TensorImageDataset(LabeledDataset):
         targets: One label per image.
         classes: Class names.
         transform: Applied to each ``(C, H, W)`` tensor (None: returned as stored).
+        group_split: The many / medium / few split record, or None.
     """
 
     def __init__(
@@ -155,10 +175,11 @@ class TensorImageDataset(LabeledDataset):
         targets: Sequence[int] | np.ndarray,
         classes: Sequence[str],
         transform: Callable | None = None,
+        group_split: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(images, torch.Tensor) or images.ndim < 2:
             raise TypeError("images must be a tensor with a leading item dimension")
-        super().__init__(targets, classes, transform)
+        super().__init__(targets, classes, transform, group_split)
         if images.shape[0] != len(self.targets):
             raise ValueError(f"images has {images.shape[0]} items but targets has {len(self.targets)}")
         self.images = images
@@ -178,4 +199,5 @@ class TensorImageDataset(LabeledDataset):
             np.asarray(self.targets, dtype=np.int64)[idx],
             self.classes,
             self.transform if transform is KEEP else transform,
+            self.group_split,
         )

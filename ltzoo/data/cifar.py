@@ -22,6 +22,7 @@ from ltzoo.data.common import (
     resolve_transform,
 )
 from ltzoo.data.registry import DATASETS
+from ltzoo.metrics.groups import conventional_split
 
 __all__ = ["build_cifar_lt", "build_cifar10_lt", "build_cifar100_lt"]
 
@@ -78,7 +79,9 @@ def build_cifar_lt(
             f"{name}: could not load {cls.__name__} from root={str(root)!r} "
             f"(expected {os.path.join(str(root), cls.base_folder)}); pass download=True to fetch it: {err}"
         ) from err
-    dataset = LongTailedSubset(source, transform=resolve_transform(transform, "cifar", train))
+    # Many / medium / few by class index as the BMLS paper splits CIFAR-LT, at every imbalance ratio.
+    dataset = LongTailedSubset(source, transform=resolve_transform(transform, "cifar", train),
+                               group_split=conventional_split(variant, len(source.classes)))
     if not train:
         return dataset
     return make_long_tailed(dataset, imb_ratio, profile, selection, seed, minority_fraction)

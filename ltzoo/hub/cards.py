@@ -100,7 +100,12 @@ def _sections(config: Mapping[str, Any], plot_name: str | None) -> list[str]:
     metrics = pcfg.get("metrics")
     if metrics:
         rows = "\n".join(f"| {METRIC_LABELS[key]} | {_fmt(metrics[key])} |" for key in METRIC_KEYS)
-        out.append(f"## Results\n\nMeasured on `{metrics['dataset']}`, split `{metrics['split']}` (percent).\n\n"
+        split = ""
+        if pcfg.get("groups"):
+            from ltzoo.metrics.groups import describe_split
+
+            split = f" Class groups: {describe_split(pcfg['groups'])}."
+        out.append(f"## Results\n\nMeasured on `{metrics['dataset']}`, split `{metrics['split']}` (percent).{split}\n\n"
                    f"| metric | value |\n|---|---|\n{rows}")
     else:
         out.append("## Results\n\nNo measured metrics are recorded for these weights.")

@@ -73,6 +73,8 @@ class PretrainedConfig:
             backbone_args).
         input_size, mean, std, crop_pct, interpolation: Data config; default to the architecture's.
         class_counts: Training images per class.
+        groups: The many / medium / few split the metrics use (a record of :mod:`ltzoo.metrics.groups`,
+            e.g. ``{"ranges": {"many": [0, 2], "medium": [3, 6], "few": [7, 9]}}``).
         metrics: The test-set metrics block (see :mod:`ltzoo.hub.records`).
         per_class: Per-class top-1 accuracy on that test set (percentages); needs ``class_counts``.
         extra_metrics: Other named measurement blocks (e.g. BTM stage-1 numbers).
@@ -96,6 +98,7 @@ class PretrainedConfig:
     crop_pct: float | None = None
     interpolation: str | None = None
     class_counts: tuple[float, ...] | None = None
+    groups: Mapping[str, Any] | None = None
     metrics: Mapping[str, Any] | None = None
     per_class: tuple[float | None, ...] | None = None
     extra_metrics: Mapping[str, Any] | None = None
@@ -129,6 +132,10 @@ class PretrainedConfig:
         if self.class_counts is not None:
             counts = check_class_counts(self.class_counts, num_classes=self.num_classes)
             set_("class_counts", tuple(int(c) if float(c).is_integer() else float(c) for c in counts))
+        if self.groups is not None:
+            from ltzoo.metrics.groups import check_group_split
+
+            set_("groups", check_group_split(self.groups, self.num_classes))
         if self.metrics is not None:
             set_("metrics", check_metrics(self.metrics))
         if self.per_class is not None:
@@ -172,6 +179,7 @@ class PretrainedConfig:
             # ltzoo's fields (not timm's PretrainedCfg fields)
             "library": "ltzoo", "head": self.head, "revision": self.revision,
             "class_counts": list(self.class_counts) if self.class_counts is not None else None,
+            "groups": dict(self.groups) if self.groups is not None else None,
             "metrics": dict(self.metrics) if self.metrics is not None else None,
             "per_class_top1": list(self.per_class) if self.per_class is not None else None,
             "extra_metrics": self.extra_metrics, "recipe": self.recipe, "paper": self.paper or None,

@@ -10,7 +10,7 @@ config.json is timm-compatible (``timm.create_model("hf-hub:...")`` / ``"local-d
                      "in_chans": 3, "backbone_args": {}},
       "pretrained_cfg": {timm fields: architecture, tag, hf_hub_id, num_classes, input_size, mean, std,
                          crop_pct, interpolation, first_conv, classifier, license, paper_name, ...;
-                         ltzoo fields: library, head, class_counts, metrics, per_class_top1,
+                         ltzoo fields: library, head, class_counts, groups, metrics, per_class_top1,
                          extra_metrics, recipe, paper, revision}
     }
 """
@@ -75,6 +75,7 @@ def save_pretrained(
     metrics: dict[str, Any] | None = None,
     per_class: Any = None,
     class_counts: Any = None,
+    groups: dict[str, Any] | None = None,
     extra_metrics: dict[str, Any] | None = None,
     recipe: Any = None,
     paper: Any = None,
@@ -96,6 +97,7 @@ def save_pretrained(
             "gmean", "lowest"}`` in percent (:func:`ltzoo.hub.metrics_block` builds it from a summary).
         per_class: Per-class top-1 accuracy (percent) on that test set; drawn sorted by class frequency.
         class_counts: Training images per class.
+        groups: The many / medium / few split the metrics were measured with (``ltzoo eval`` reuses it).
         extra_metrics: Other named measurements (e.g. ``{"stage1": {...}}``), shown on the card only.
         recipe: Training recipe (a name or a JSON-serialisable dict).
         paper: The paper (a title, or a dict with "title", "url", "bibtex").
@@ -109,8 +111,8 @@ def save_pretrained(
     from ltzoo.hub.cards import render_card
 
     cfg = config_for_model(model, tag=tag, hf_hub_id=repo_id, metrics=metrics, per_class=per_class,
-                           class_counts=class_counts, extra_metrics=extra_metrics, recipe=recipe, paper=paper,
-                           license=license, description=description)
+                           class_counts=class_counts, groups=groups, extra_metrics=extra_metrics, recipe=recipe,
+                           paper=paper, license=license, description=description)
     config = config_json(model, cfg)
     config_text = json.dumps(config, indent=2, sort_keys=False, allow_nan=False) + "\n"
     files = render_card(config, plot=plot)  # {file name: bytes}, built before anything is written

@@ -39,6 +39,10 @@ _FLAGS: dict[str, tuple[str, Any, str]] = {
     "--ema-decay": ("ema_decay", float, "EMA of the weights (off by default)"),
     "--eval-every": ("eval_every", int, "evaluate every n epochs"),
     "--logit-adjust-tau": ("logit_adjust_tau", float, "also report post-hoc logit adjustment with this tau"),
+    "--group-ranges": ("group_ranges", json.loads, "many/medium/few class-index ranges as JSON, e.g. "
+                       "'{\"many\": [0, 2], \"medium\": [3, 6], \"few\": [7, 9]}' (default: the dataset's split)"),
+    "--many-threshold": ("many_threshold", float, "many-shot: more than this many training images"),
+    "--few-threshold": ("few_threshold", float, "few-shot: fewer than this many training images"),
     "--crt-epochs": ("crt_epochs", int, "decoupled classifier retraining epochs (0: none)"),
     "--max-steps-per-epoch": ("max_steps_per_epoch", int, "cut every epoch to this many iterations"),
     "--seed": ("seed", int, "random seed"),
@@ -87,6 +91,10 @@ def _print_run(cfg: Any, result: dict[str, Any], rank: int) -> None:
 
     if rank == 0 and result["metrics"] is not None:
         print(format_table([{"run": cfg.output_dir, **result["metrics"]}], name_key="run"))
+        if result["metrics"].get("groups"):
+            from ltzoo.metrics.groups import describe_split
+
+            print(describe_split(result["metrics"]["groups"]))
         print(f"run folder: {cfg.output_dir} (last.pt, log.json, metrics.json, model/)")
 
 
@@ -152,13 +160,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     folder = path if path.is_dir() else path.parent
     out = args.out or folder / "eval_metrics.json"
     plot = None if args.no_plot else (args.plot or folder / "eval_per_class.png")
+    groups = None
+    if args.group_ranges is not None:
+        groups = {"ranges": args.group_ranges}
+    elif args.many_threshold is not None or args.few_threshold is not None:
+        groups = {k: v for k, v in (("many_threshold", args.many_threshold), ("few_threshold", args.few_threshold))
+                  if v is not None}
     summary = evaluate_checkpoint(path, data=args.data, data_root=args.root, imb_ratio=args.imb_ratio, out=out,
                                   plot=plot, ema=args.ema, logit_adjust_tau=args.logit_adjust_tau, device=args.device,
-                                  max_samples=args.max_samples)
+                                  max_samples=args.max_samples, groups=groups)
     rows = [{"model": path.name, **summary}]
     if "posthoc" in summary:
         rows.append({"model": f"{path.name} + post-hoc LA", **summary["posthoc"]})
     print(format_table(rows, name_key="model"))
+    from ltzoo.metrics.groups import describe_split
+
+    print(describe_split(summary["groups"]))
     print(f"metrics: {out}" + (f"\nper-class plot: {plot}" if plot else ""))
     return 0
 
@@ -209,4 +226,8 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--logit-adjust-tau", type=float, default=None, help="also report post-hoc logit adjustment")
     p.add_argument("--device", default="cpu", help="evaluation device")
     p.add_argument("--max-samples", type=int, default=None, help="evaluate on a class-stratified part of this size")
+    p.add_argument("--group-ranges", type=json.loads, default=None,
+                   help="many/medium/few class-index ranges as JSON (default: the split recorded with the model)")
+    p.add_argument("--many-threshold", type=float, default=None, help="group by training images instead: many > this")
+    p.add_argument("--few-threshold", type=float, default=None, help="few < this")
     p.set_defaults(func=_cmd_eval)

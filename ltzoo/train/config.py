@@ -58,8 +58,11 @@ class TrainConfig:
         max_eval_samples: Evaluate on a class-stratified part of the test set of about this many
             images (the first ceil(n / K) of each class; None: the whole test set). For quick runs.
         logit_adjust_tau: Also report post-hoc logit-adjusted metrics with this tau (None: off).
-        group_ranges: Explicit many/medium/few index ranges, e.g. {"few": [7, 9]}; None uses
-            ``many_threshold`` / ``few_threshold`` on the training counts.
+        group_ranges: Explicit many/medium/few index ranges, e.g. {"few": [7, 9]}.
+        many_threshold, few_threshold: Group by training images per class (> many, < few).
+            With neither these nor ``group_ranges`` set, the run takes the dataset's conventional
+            split (``train_set.group_split``: CIFAR-10/100-LT by class index, else > 100 / < 20) and
+            records it in these fields (see :func:`ltzoo.train.evaluation.resolve_group_split`).
         output_dir: Run folder (``last.pt``, ``log.json``, ``metrics.json``, ``model/``); None
             writes nothing.
         tag: "arch.tag" tag given to the saved model (default ``<data>_lt_r<ratio>_<loss>``).
@@ -104,8 +107,8 @@ class TrainConfig:
     max_eval_samples: int | None = None
     logit_adjust_tau: float | None = None
     group_ranges: dict[str, list[int]] | None = None
-    many_threshold: float = 100
-    few_threshold: float = 20
+    many_threshold: float | None = None
+    few_threshold: float | None = None
     output_dir: str | None = None
     tag: str | None = None
     save_model: bool = True
@@ -144,9 +147,10 @@ class TrainConfig:
             check_int_field(self, name, low)
         for name in ("num_classes", "max_steps_per_epoch", "num_threads", "max_eval_samples"):
             check_int_field(self, name, 1, optional=True)
-        for name in ("momentum", "weight_decay", "warmup_epochs", "min_lr", "crt_weight_decay", "many_threshold",
-                     "few_threshold"):
+        for name in ("momentum", "weight_decay", "warmup_epochs", "min_lr", "crt_weight_decay"):
             check_number_field(self, name, 0.0)
+        for name in ("many_threshold", "few_threshold"):
+            check_number_field(self, name, 0.0, optional=True)
         for name in ("lr", "crt_lr", "lr_gamma"):
             check_number_field(self, name, 0.0, strict=True)
         check_number_field(self, "imb_ratio", 1.0)
@@ -174,7 +178,10 @@ class TrainConfig:
         if self.group_ranges is not None:
             if not isinstance(self.group_ranges, Mapping):
                 raise TypeError(f"group_ranges must be a dict like {{'few': [7, 9]}}, got {self.group_ranges!r}")
-            self.group_ranges = {str(k): [int(v) for v in r] for k, r in self.group_ranges.items()}
+            from ltzoo.metrics.groups import check_group_split
+
+            self.group_ranges = check_group_split({"ranges": self.group_ranges}, self.num_classes,
+                                                  "group_ranges")["ranges"]
         self.output_dir = None if self.output_dir is None else str(self.output_dir)
         return self
 

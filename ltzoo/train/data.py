@@ -18,6 +18,7 @@ from typing import Any
 import torch.nn.functional as F
 
 from ltzoo.data import TensorImageDataset, TensorRandomCrop, create_dataset
+from ltzoo.metrics.groups import conventional_split
 from ltzoo.train.config import TrainConfig
 
 __all__ = ["build_datasets", "resize_tensor_dataset", "is_image_tree"]
@@ -42,7 +43,7 @@ def resize_tensor_dataset(dataset: TensorImageDataset, size: int, train: bool,
     """
     images = F.interpolate(dataset.images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     transform = TensorRandomCrop(size, padding=max(1, size // 16), fill=fill) if train else None
-    return TensorImageDataset(images.contiguous(), dataset.targets, dataset.classes, transform)
+    return TensorImageDataset(images.contiguous(), dataset.targets, dataset.classes, transform, dataset.group_split)
 
 
 def build_datasets(cfg: TrainConfig) -> tuple[Any, Any, str]:
@@ -71,6 +72,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Any, Any, str]:
         if is_image_tree(root):
             train = create_dataset("imagefolder_lt", root=root, imb_ratio=cfg.imb_ratio, transform="cifar", **args)
             test = create_dataset("imagefolder_lt", root=root, split="test", transform="cifar", **args)
+            train.group_split = test.group_split = conventional_split(cfg.data, train.num_classes)  # by class index
             return train, test, name
         builder = f"{cfg.data}_lt"
         download = bool(own.get("download", False))

@@ -88,6 +88,7 @@ def evaluate_checkpoint(
     device: str = "cpu",
     batch_size: int = 256,
     max_samples: int | None = None,
+    groups: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on its test set; write the metrics JSON and the per-class plot.
@@ -103,6 +104,8 @@ def evaluate_checkpoint(
         device: Evaluation device.
         batch_size: Test batch size.
         max_samples: Evaluate on a class-stratified part of the test set of about this size.
+        groups: The many / medium / few split (a record of :mod:`ltzoo.metrics.groups`); default the
+            one recorded with the model, else the run config's, else the test set's convention.
         progress: tqdm bar.
 
     Returns:
@@ -111,7 +114,8 @@ def evaluate_checkpoint(
     """
     from ltzoo.train.builders import build_eval_loader
     from ltzoo.train.data import build_datasets
-    from ltzoo.train.evaluation import evaluate_model, group_kwargs, limit_test_set, write_json
+    from ltzoo.metrics.groups import check_group_split
+    from ltzoo.train.evaluation import evaluate_model, limit_test_set, resolve_group_split, write_json
 
     model, cfg, counts = load_for_eval(path, ema, device)
     if cfg is None and data is None:
@@ -122,8 +126,14 @@ def evaluate_checkpoint(
     cfg = cfg.replace(**changes)
     _, test_set, name = build_datasets(cfg)
     loader = build_eval_loader(limit_test_set(test_set, max_samples), batch_size, cfg.num_workers)
-    groups = group_kwargs(cfg.group_ranges, cfg.many_threshold, cfg.few_threshold)
-    summary = evaluate_model(model, loader, counts, groups, logit_adjust_tau, progress)
+    recorded = (getattr(model, "pretrained_cfg", None) or {}).get("groups")
+    if groups is not None:
+        split = check_group_split(groups, len(counts))
+    elif recorded is not None:
+        split = check_group_split(recorded, len(counts), "the recorded groups")
+    else:
+        split = resolve_group_split(cfg, test_set)
+    summary = evaluate_model(model, loader, counts, split, logit_adjust_tau, progress)
     summary = {"checkpoint": str(path), "dataset": name, **summary}
     if out is not None:
         write_json(out, summary)

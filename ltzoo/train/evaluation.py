@@ -16,7 +16,7 @@ from torch import nn
 from ltzoo.train.checkpoint import write_atomic
 from ltzoo.train.distributed import broadcast_object, is_main_process
 
-__all__ = ["limit_test_set", "group_kwargs", "evaluate_model", "evaluate_run", "posthoc_adjustment", "write_json",
+__all__ = ["limit_test_set", "group_kwargs", "resolve_group_split", "group_split_fields", "evaluate_model", "evaluate_run", "posthoc_adjustment", "write_json",
            "read_json_log", "append_json_log", "format_table", "SUMMARY_KEYS"]
 
 SUMMARY_KEYS = ("top1", "many", "medium", "few", "hmean", "gmean", "lowest")
@@ -37,11 +37,48 @@ def limit_test_set(test_set: Any, max_samples: int | None) -> Any:
     return torch.utils.data.Subset(test_set, keep.tolist())
 
 
-def group_kwargs(group_ranges: Mapping[str, Sequence[int]] | None = None, many_threshold: float = 100,
-                 few_threshold: float = 20) -> dict[str, Any]:
-    """The many/medium/few arguments of ``ltzoo.metrics.evaluate``."""
+def group_kwargs(group_ranges: Mapping[str, Sequence[int]] | None = None, many_threshold: float | None = None,
+                 few_threshold: float | None = None) -> dict[str, Any]:
+    """The many/medium/few arguments of ``ltzoo.metrics.evaluate`` (thresholds default to 100 / 20)."""
     ranges = None if group_ranges is None else {k: tuple(int(v) for v in r) for k, r in group_ranges.items()}
-    return {"ranges": ranges, "many_threshold": many_threshold, "few_threshold": few_threshold}
+    return {"ranges": ranges, "many_threshold": 100.0 if many_threshold is None else many_threshold,
+            "few_threshold": 20.0 if few_threshold is None else few_threshold}
+
+
+def resolve_group_split(cfg: Any, dataset: Any = None, recorded: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The many / medium / few split a run or an evaluation uses, as a group split record.
+
+    Precedence: the config's ``group_ranges``, then its ``many_threshold`` / ``few_threshold``
+    (either set), then ``recorded`` (a saved model's split), then ``dataset.group_split``, then
+    the > 100 / < 20 threshold default.
+
+    Args:
+        cfg: A config with ``group_ranges``, ``many_threshold``, ``few_threshold``.
+        dataset: The training (or test) set, whose ``group_split`` is the convention.
+        recorded: A split recorded with a saved model.
+
+    Returns:
+        A validated record (see :mod:`ltzoo.metrics.groups`).
+    """
+    from ltzoo.metrics.groups import check_group_split, split_of
+
+    k = getattr(dataset, "num_classes", None)
+    if cfg.group_ranges is not None:
+        return check_group_split({"ranges": cfg.group_ranges}, k, "group_ranges")
+    thresholds = {n: getattr(cfg, n) for n in ("many_threshold", "few_threshold") if getattr(cfg, n) is not None}
+    if thresholds:
+        return check_group_split(thresholds, k)
+    if recorded is not None:
+        return check_group_split(recorded, k, "the recorded groups")
+    return split_of(dataset)
+
+
+def group_split_fields(split: Mapping[str, Any]) -> dict[str, Any]:
+    """Config field values that record ``split`` (``group_ranges`` or the two thresholds)."""
+    if "ranges" in split:
+        return {"group_ranges": {k: list(v) for k, v in split["ranges"].items()},
+                "many_threshold": None, "few_threshold": None}
+    return {"group_ranges": None, "many_threshold": split["many_threshold"], "few_threshold": split["few_threshold"]}
 
 
 def posthoc_adjustment(class_counts: Sequence[float], tau: float) -> torch.Tensor:

@@ -33,7 +33,7 @@ from ltzoo.train.checkpoint import load_checkpoint, save_checkpoint
 from ltzoo.train.config import TrainConfig
 from ltzoo.train.distributed import barrier, init_distributed, wrap_ddp
 from ltzoo.train.epoch import progress_enabled, train_one_epoch
-from ltzoo.train.evaluation import evaluate_run, group_kwargs, limit_test_set, write_json
+from ltzoo.train.evaluation import evaluate_run, group_split_fields, limit_test_set, resolve_group_split, write_json
 from ltzoo.train.objective import TrainForward, mixer_extras
 from ltzoo.train.parts import RunParts, build_parts, load_parts_state, parts_state
 
@@ -110,6 +110,8 @@ def train_supervised(
     counts = class_counts if class_counts is not None else getattr(train_set, "class_counts", None)
     if counts is None:
         raise ValueError("class_counts is required when the training set has no .class_counts")
+    groups = resolve_group_split(cfg, train_set)  # the dataset's many / medium / few unless told otherwise
+    cfg = cfg.replace(**group_split_fields(groups))  # recorded in the checkpoint, the log and the saved model
     parts = build_parts(cfg, train_set, counts, info)
     out_dir = Path(cfg.output_dir) if cfg.output_dir else None
     main = info.rank == 0
@@ -128,7 +130,6 @@ def train_supervised(
     progress = progress_enabled(cfg.progress) and main
     test_loader = build_eval_loader(limit_test_set(test_set, cfg.max_eval_samples), cfg.eval_batch_size,
                                     cfg.num_workers)
-    groups = group_kwargs(cfg.group_ranges, cfg.many_threshold, cfg.few_threshold)
     mixer_kwargs = mixer_extras(parts.mixer, parts.model)
     cbs, stopped = list(callbacks or []), False
     for epoch in tqdm(range(epoch0, cfg.epochs), initial=epoch0, total=cfg.epochs, desc="epochs",
@@ -209,5 +210,6 @@ def _save_model(cfg: TrainConfig, model: Any, metrics: Mapping[str, Any], counts
     block = metrics_block(metrics, name, "test")
     extra_blocks = {k: metrics_block(v, name, "test") for k, v in (extra or {}).items()} or None
     save_pretrained(model, directory, tag=cfg.tag or default_tag(cfg), metrics=block, per_class=metrics["per_class"],
-                    class_counts=list(counts), recipe=cfg.to_dict(), extra_metrics=extra_blocks,
+                    class_counts=list(counts), groups=resolve_group_split(cfg), recipe=cfg.to_dict(),
+                    extra_metrics=extra_blocks,
                     plot=importlib.util.find_spec("matplotlib") is not None)

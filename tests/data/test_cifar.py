@@ -157,3 +157,16 @@ def test_real_cifar10_item_loads(cifar10_jpeg):
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and y == 9
     x, y = test[0]
     assert x.shape == (3, 32, 32) and y == 0
+
+
+@pytest.mark.parametrize("ratio", [1, 10, 20])
+def test_fidelity_cifar_lt_carries_the_index_group_split_at_every_ratio(tmp_path, no_md5, ratio):
+    from ltzoo.metrics import CIFAR10_SPLIT, CIFAR100_SPLIT
+
+    write_fake_cifar10(tmp_path)
+    write_fake_cifar100(tmp_path)
+    for name, split in (("cifar10_lt", CIFAR10_SPLIT), ("cifar100_lt", CIFAR100_SPLIT)):
+        train = create_dataset(name, root=tmp_path, imb_ratio=ratio)
+        test = create_dataset(name, root=tmp_path, split="test")
+        assert train.group_split == split and test.group_split == split
+        assert train.subset([0, 1, 2]).group_split == split  # carved splits keep it

@@ -57,3 +57,46 @@ def test_train_resume_flag_and_default_run_folder(tmp_path, monkeypatch):
     assert (run / "last.pt").is_file() and not (run / "model").exists()
     assert main(["train", *args, "--resume"]) == 0
     assert len(json.loads((run / "log.json").read_text())) == 1
+
+
+def _tiny_cifar_tree(root, per_class=(6, 2)):
+    """A 10-class ImageFolder split tree of random 32x32 PNGs laid out like the CIFAR-10 JPEG copy."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in zip(("train", "test"), per_class):
+        for c in range(10):
+            folder = root / split / f"c{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
+    return root
+
+
+def test_fidelity_cifar10_lt_groups_by_index_travel_from_data_to_config_model_and_eval(tmp_path, capsys):
+    from ltzoo.metrics import CIFAR10_SPLIT
+
+    root, run = _tiny_cifar_tree(tmp_path / "cifar10"), tmp_path / "run"
+    args = ["--data", "cifar10", "--root", str(root), "--imb-ratio", "3", "--model", "small_cnn", "--epochs", "1",
+            "--batch-size", "8", "--num-threads", "1", "--device", "cpu", "--no-progress", "--set", "warmup_epochs=0",
+            "--output-dir", str(run)]
+    assert main(["train", *args]) == 0
+    assert "classes 0-2 / 3-6 / 7-9" in capsys.readouterr().out
+    ck = load_checkpoint(run / "last.pt")
+    assert ck["config"]["group_ranges"] == CIFAR10_SPLIT["ranges"]  # recorded in the run's config
+    assert json.loads((run / "log.json").read_text())[-1]["metrics"]["groups"] == CIFAR10_SPLIT
+    saved = json.loads((run / "model" / "config.json").read_text())
+    assert saved["pretrained_cfg"]["groups"] == CIFAR10_SPLIT  # and in the saved model's config.json
+    assert "classes 0-2 / 3-6 / 7-9" in (run / "model" / "README.md").read_text()
+
+    assert main(["eval", str(run), "--no-plot"]) == 0
+    got = json.loads((run / "eval_metrics.json").read_text())
+    per = got["per_class"]
+    assert got["groups"] == CIFAR10_SPLIT
+    assert got["few"] == pytest.approx(sum(per[7:10]) / 3) and got["many"] == pytest.approx(sum(per[0:3]) / 3)
+    # told otherwise: thresholds on the training counts (6, 5, ..., 2 images: all "few" below 20)
+    assert main(["eval", str(run), "--no-plot", "--many-threshold", "100", "--few-threshold", "20"]) == 0
+    got = json.loads((run / "eval_metrics.json").read_text())
+    assert got["groups"] == {"many_threshold": 100.0, "few_threshold": 20.0} and got["many"] is None
+    assert got["few"] == pytest.approx(sum(per) / 10)
