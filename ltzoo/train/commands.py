@@ -34,6 +34,7 @@ _FLAGS: dict[str, tuple[str, Any, str]] = {
     "--momentum": ("momentum", float, "SGD momentum"),
     "--weight-decay": ("weight_decay", float, "weight decay"),
     "--warmup-epochs": ("warmup_epochs", float, "linear warm-up epochs"),
+    "--warmup-mode": ("warmup_mode", str, "epoch (LDAM-DRW: lr x (epoch + 1) / W) | iteration"),
     "--schedule": ("schedule", str, "cosine | step | constant | fixmatch"),
     "--milestones": ("milestones", lambda s: [int(v) for v in s.split(",") if v], "step epochs, e.g. 160,180"),
     "--ema-decay": ("ema_decay", float, "EMA of the weights (off by default)"),

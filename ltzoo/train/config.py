@@ -44,6 +44,8 @@ class TrainConfig:
         batch_size: GLOBAL batch size; each of N processes takes ``batch_size // N``.
         lr, momentum, weight_decay, nesterov: SGD settings (lr is the peak after warm-up).
         warmup_epochs: Linear warm-up length in epochs (may be fractional; 0 = none).
+        warmup_mode: "epoch" (default, LDAM-DRW's code: lr x (epoch + 1) / warmup_epochs, constant
+            within an epoch) or "iteration" (ramped every iteration).
         schedule: "cosine" (to ``min_lr``), "step" (x ``lr_gamma`` at each of ``milestones``,
             in epochs), "constant", or "fixmatch" (lr * cos(7 pi t / 16 T)).
         milestones, lr_gamma, min_lr: Schedule parameters.
@@ -94,6 +96,7 @@ class TrainConfig:
     weight_decay: float = 2e-4
     nesterov: bool = False
     warmup_epochs: float = 5.0
+    warmup_mode: str = "epoch"
     schedule: str = "step"
     milestones: list[int] = field(default_factory=lambda: [160, 180])
     lr_gamma: float = 0.1
@@ -132,7 +135,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Check every field; raise ValueError / TypeError naming the first bad one. Returns self."""
-        for name in ("model", "head", "sampler", "crt_sampler", "data", "schedule", "device"):
+        for name in ("model", "head", "sampler", "crt_sampler", "data", "schedule", "device", "warmup_mode"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise TypeError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
         for name in ("loss", "mixer", "output_dir", "tag", "data_root"):
@@ -160,7 +163,7 @@ class TrainConfig:
             check_number_field(self, "ema_decay", 0.0)
             if not self.ema_decay < 1.0:
                 raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {self.ema_decay}")
-        for name, allowed in (("schedule", SCHEDULES), ("data", DATA_NAMES),
+        for name, allowed in (("schedule", SCHEDULES), ("data", DATA_NAMES), ("warmup_mode", ("epoch", "iteration")),
                               ("crt_sampler", ("class_aware", "class_balanced", "random"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

@@ -79,7 +79,7 @@ def build_parts(cfg: TrainConfig, train_set: Any, class_counts: Sequence[float],
     params = list(model.parameters())
     optimizer = B.build_optimizer(params, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
     scheduler = build_scheduler(optimizer, cfg.schedule, cfg.epochs, steps, cfg.warmup_epochs, cfg.milestones,
-                                cfg.lr_gamma, cfg.min_lr)
+                                cfg.lr_gamma, cfg.min_lr, cfg.warmup_mode)
     ema = B.build_ema(model, cfg.ema_decay)
     return RunParts(cfg, info, counts, num_classes, model, loss_fn, sampler, loader, steps, mixer, mix_generator,
                     optimizer, scheduler, ema)

@@ -8,13 +8,55 @@ from ltzoo.train.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_warmup_then_cosine_to_min():
-    f = lr_multiplier("cosine", total_steps=100, steps_per_epoch=10, warmup_epochs=1, min_lr_ratio=0.1)
+    f = lr_multiplier("cosine", total_steps=100, steps_per_epoch=10, warmup_epochs=1, min_lr_ratio=0.1,
+                      warmup_mode="iteration")
     assert [f(t) for t in range(3)] == pytest.approx([0.1, 0.2, 0.3])
     assert f(9) == pytest.approx(1.0) and f(10) == pytest.approx(1.0)
     assert f(55) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
     assert f(100) == pytest.approx(0.1)
     values = [f(t) for t in range(10, 101)]
     assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def _ldam_drw_lr(epoch0: int, lr: float = 0.1) -> float:
+    """LDAM-DRW's adjust_learning_rate written out (1-based epoch; x0.1 at 160 and at 180 as the BMLS paper)."""
+    epoch = epoch0 + 1
+    if epoch <= 5:
+        return lr * epoch / 5
+    if epoch > 180:
+        return lr * 0.01
+    if epoch > 160:
+        return lr * 0.1
+    return lr
+
+
+def test_fidelity_warmup_per_epoch_as_ldam_drw():
+    spe = 7
+    f = lr_multiplier("step", total_steps=200 * spe, steps_per_epoch=spe, warmup_epochs=5, milestones=[160, 180])
+    for t in range(200 * spe):
+        assert 0.1 * f(t) == pytest.approx(_ldam_drw_lr(t // spe)), t
+    # the per-iteration ramp stays an option: it differs within the first epoch
+    g = lr_multiplier("step", total_steps=200 * spe, steps_per_epoch=spe, warmup_epochs=5, milestones=[160, 180],
+                      warmup_mode="iteration")
+    assert [g(t) for t in range(3)] == pytest.approx([1 / 35, 2 / 35, 3 / 35]) and f(0) == f(6) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="warmup_mode"):
+        lr_multiplier("step", 10, 1, warmup_mode="batch")
+
+
+def test_fidelity_train_config_defaults_to_epoch_warmup(make_cfg, digits):
+    from ltzoo.train.distributed import DistInfo
+    from ltzoo.train.parts import build_parts
+
+    cfg = make_cfg(warmup_epochs=2, schedule="constant", epochs=3, lr=0.1)
+    assert cfg.warmup_mode == "epoch"
+    parts = build_parts(cfg, digits[0], digits[0].class_counts, DistInfo(0, 1, 0, torch.device("cpu")))
+    seen = []
+    for _ in range(3 * parts.steps_per_epoch):
+        seen.append(parts.optimizer.param_groups[0]["lr"])
+        parts.optimizer.step()
+        parts.scheduler.step()
+    spe = parts.steps_per_epoch
+    assert seen == pytest.approx([0.05] * spe + [0.1] * spe + [0.1] * spe)
 
 
 def test_step_schedule_milestones_in_epochs():
