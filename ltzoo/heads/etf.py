@@ -4,8 +4,9 @@
   features pass BatchNorm1d then L2 normalisation; logits = h @ M with M a fixed simplex
   equiangular tight frame (a buffer: saved with ``state_dict``, never trained). Trained with
   the "dot_regression" loss, which reuses :meth:`ETFHead.normalize_features`.
-- "wetf" (BMLS paper, Appendix F): logits = h @ (M * s) on the raw pooled features, s a
-  learnable per-class scale (init 1), no global scale factor and no normalisation.
+- "wetf" (BMLS paper, Appendix F): logits = h @ (M * s), s a learnable per-class scale (init 1),
+  no global scale factor; on the raw pooled features by default, or BatchNorm'd + L2-normalised
+  ones with ``feature_norm=True`` (the appendix does not say which).
 - "ms" / "ms_wetf": the FC and WETF heads trained with the "mixed_singleton" loss. The
   mixed-label class vectors lam * w_a + (1 - lam) * w_b (BMLS Eq. 3) are never built here:
   their logit is lam * s_a + (1 - lam) * s_b, which the loss forms from the singleton logits.
@@ -123,20 +124,27 @@ class ETFHead(nn.Module):
 class WETFHead(nn.Module):
     """Weighted fixed ETF (BMLS Appendix F): logits = h @ (M * s), s a learnable (K,) scale.
 
-    No global scale factor and no feature normalisation: the pooled features are used as they
-    come, and s (initialised to ones) sets each class vector's length.
+    No global scale factor: s (initialised to ones) sets each class vector's length. Appendix F
+    does not say whether the features still pass the ETF head's BatchNorm + L2 normalisation:
+    ``feature_norm=False`` (the default, the literal reading) uses the pooled features as they
+    come; ``feature_norm=True`` normalises them as the "etf" head does.
 
     Args:
         in_features: Pooled feature dimension D (>= num_classes).
         num_classes: Number of classes K (>= 2).
         seed: Seed of the ETF (the ETF itself is saved in the state dict).
+        feature_norm: BatchNorm1d + L2 normalisation of the features before the ETF.
     """
 
     default_loss = "ce"
 
-    def __init__(self, in_features: int, num_classes: int, seed: int = 0) -> None:
+    def __init__(self, in_features: int, num_classes: int, seed: int = 0, feature_norm: bool = False) -> None:
         super().__init__()
         self.in_features, self.num_classes = _check_etf_dims(in_features, num_classes, "in_features")
+        if not isinstance(feature_norm, bool):
+            raise TypeError(f"feature_norm must be a bool, got {type(feature_norm).__name__}")
+        self.feature_norm = feature_norm
+        self.bn = nn.BatchNorm1d(self.in_features) if feature_norm else None
         self.register_buffer("etf", simplex_etf(self.in_features, self.num_classes, seed))  # (D, K), fixed
         self.scale = nn.Parameter(torch.ones(self.num_classes))
 
@@ -145,13 +153,22 @@ class WETFHead(nn.Module):
         return self.etf * self.scale
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Singleton logits h @ (M * s), (B, K)."""
+        """Singleton logits h @ (M * s), (B, K); h normalised first with ``feature_norm``."""
         _check_features(features, self.in_features)
+        if self.bn is not None:
+            features = F.normalize(self.bn(features), p=2.0, dim=1, eps=1e-8)
         return features @ self.weight_matrix()
 
     def cam_weights(self) -> torch.Tensor:
-        """The (K, D) class vectors (M * s)^T."""
-        return self.weight_matrix().T
+        """The (K, D) class vectors (M * s)^T (through the BN's eval-mode scale with ``feature_norm``,
+        as :meth:`ETFHead.cam_weights`)."""
+        weights = self.weight_matrix().T
+        if self.bn is not None:
+            weights = weights * (self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps))
+        return weights
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, num_classes={self.num_classes}, feature_norm={self.feature_norm}"
 
 
 @HEADS.register("ms")
@@ -178,6 +195,7 @@ class MSWETFHead(WETFHead):
         in_features: Pooled feature dimension D (>= num_classes).
         num_classes: Number of classes K (>= 2).
         seed: Seed of the ETF.
+        feature_norm: BatchNorm1d + L2 normalisation of the features first (see :class:`WETFHead`).
     """
 
     default_loss = "mixed_singleton"

@@ -9,6 +9,11 @@ normalisation itself, then regresses h . m_y onto ||m_y|| * ||h||:
 With ``rescale_targets=True`` (the official code's ``GivenEw``), each class present in the batch
 has its target vector scaled by sqrt(gamma / count_in_batch), gamma = B / (classes present);
 absent classes keep 1. Evaluation uses the head's logits, i.e. the unscaled ETF.
+
+Under mixup the loss is lam * L(h, y_a) + (1 - lam) * L(h, y_b) on ONE normalised feature
+batch h (as the ETF paper's code): :meth:`DotRegressionLoss.prepare` runs the head's BatchNorm
+once and :meth:`DotRegressionLoss.loss_on_prepared` scores h against each target, so the BN's
+running statistics take one momentum step per training step.
 """
 from __future__ import annotations
 
@@ -83,6 +88,10 @@ class DotRegressionLoss(nn.Module):
         if class_counts is not None:
             check_class_counts(class_counts, head.num_classes)
 
+    def prepare(self, features: torch.Tensor) -> torch.Tensor:
+        """The head's BatchNorm + L2 normalisation of pooled features (B, D): run it once per batch."""
+        return self.head.normalize_features(features)  # shape-checked there
+
     def forward(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Dot-regression loss of pooled features against class labels.
 
@@ -93,8 +102,11 @@ class DotRegressionLoss(nn.Module):
         Returns:
             The loss, reduced by ``reduction``.
         """
+        return self.loss_on_prepared(self.prepare(features), target)
+
+    def loss_on_prepared(self, h: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of already normalised features ``h = prepare(features)`` (B, D) against ``target`` (B,)."""
         head = self.head
-        h = head.normalize_features(features)  # BN + L2 norm, shape-checked there
         check_class_targets(target, h.shape[0], head.num_classes)
         m = head.etf.T[target].to(h.dtype)  # (B, D) target class vectors
         if self.rescale_targets:

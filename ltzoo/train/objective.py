@@ -93,6 +93,13 @@ def mixed_loss(loss_fn: nn.Module, output: torch.Tensor, y_a: torch.Tensor, y_b:
             raise ValueError("the 'mixed_singleton' loss trains on mixed labels: use a mixer (e.g. 'mixup' with the "
                              "'bmls' sampler)")
         return _per_sample(loss_fn(output, y_a, y_b, lam), b, loss_fn)
+    if y_b is not None and callable(getattr(loss_fn, "prepare", None)):
+        # Feature-space losses that normalise first (dot-regression: the ETF head's BatchNorm) do it
+        # ONCE per mixed batch, then score both targets, so BN statistics move once per step.
+        h = loss_fn.prepare(output)
+        loss_a = _per_sample(loss_fn.loss_on_prepared(h, y_a), b, loss_fn)
+        lam = lam.to(device=loss_a.device, dtype=loss_a.dtype)
+        return lam * loss_a + (1.0 - lam) * _per_sample(loss_fn.loss_on_prepared(h, y_b), b, loss_fn)
     loss_a = _per_sample(loss_fn(output, y_a), b, loss_fn)
     if y_b is None:
         return loss_a

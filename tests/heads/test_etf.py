@@ -8,6 +8,7 @@ from torch import nn
 import ltzoo
 from ltzoo.heads.etf import ETFHead, MSHead, MSWETFHead, WETFHead, simplex_etf
 from ltzoo.heads.linear import LinearHead
+from ltzoo.registry import HEADS
 
 
 @pytest.mark.parametrize("d,k", [(2, 2), (5, 2), (10, 10), (16, 10), (128, 100)])
@@ -175,3 +176,23 @@ def test_etf_cam_weights_are_logits_up_to_per_sample_scale_and_class_constant():
 def test_heads_listed():
     assert {"etf", "wetf", "ms", "ms_wetf"} <= set(ltzoo.list_heads())
     assert math.isclose(float(simplex_etf(3, 3).norm(dim=0)[0]), 1.0, rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["wetf", "ms_wetf"])
+def test_fidelity_wetf_feature_norm_flag(name):
+    """feature_norm=False (default): raw features @ (M * s); True: L2(BN(x)) @ (M * s), written out."""
+    torch.manual_seed(0)
+    x = torch.randn(16, 12) * 3 + 1
+    plain = HEADS.get(name)(12, 5)
+    assert plain.feature_norm is False and plain.bn is None
+    with torch.no_grad():
+        plain.scale.copy_(torch.linspace(0.5, 2.0, 5))
+    assert torch.allclose(plain(x), x @ (plain.etf * plain.scale[None, :]), atol=1e-6)
+    normed = HEADS.get(name)(12, 5, feature_norm=True)
+    normed.train()
+    bn_x = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + 1e-5)  # BN at init: weight 1, bias 0
+    h = bn_x / bn_x.norm(dim=1, keepdim=True)
+    assert torch.allclose(normed(x), h @ normed.etf, atol=1e-5)
+    assert set(normed.state_dict()) >= {"bn.running_mean", "etf", "scale"} and "bn.weight" not in plain.state_dict()
+    with pytest.raises(TypeError, match="feature_norm"):
+        HEADS.get(name)(12, 5, feature_norm="yes")

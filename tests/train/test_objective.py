@@ -78,3 +78,31 @@ def test_build_mixer_and_unknown_names():
     assert type(build_mixer("mixup", {"alpha": 0.5})).__name__ == "Mixup"
     with pytest.raises(ValueError):
         build_mixer("no_such_mixer")
+
+
+def test_fidelity_etf_dr_mixup_step_moves_head_batchnorm_once():
+    """One ETF + DR mixup step: num_batches_tracked +1 and running_mean = 0.9 * old + 0.1 * batch mean."""
+    torch.manual_seed(0)
+    model = ltzoo.create_model("small_cnn", head="etf", num_classes=10)
+    model.train()
+    bn = model.head.bn
+    loss_fn = build_loss(None, model, [10] * 10)
+    x, y = torch.randn(8, 3, 16, 16), torch.arange(8)
+    mixed = 0.3 * x + 0.7 * x.flip(0)
+    with torch.no_grad():
+        feats = model.forward_head(model.forward_features(mixed), pre_logits=True)  # the head's input
+    mean0, var0, n0 = bn.running_mean.clone(), bn.running_var.clone(), int(bn.num_batches_tracked)
+    out = compute_loss(TrainForward(model), loss_fn, (x, y), mixer=FixedMixer())
+    assert int(bn.num_batches_tracked) == n0 + 1
+    assert torch.allclose(bn.running_mean, 0.9 * mean0 + 0.1 * feats.mean(0), atol=1e-5)
+    assert torch.allclose(bn.running_var, 0.9 * var0 + 0.1 * feats.var(0, unbiased=True), atol=1e-4)
+    # and the loss is lam * DR(h, y_a) + (1 - lam) * DR(h, y_b) on that one normalised batch h, written out
+    h = F.normalize((feats - feats.mean(0)) / torch.sqrt(feats.var(0, unbiased=False) + bn.eps) * bn.weight + bn.bias,
+                    dim=1)
+    m = model.head.etf.T
+
+    def dr(target):
+        mt = m[target]
+        return 0.5 * ((h * mt).sum(1) - mt.norm(dim=1) * h.norm(dim=1)) ** 2 / h.norm(dim=1)
+
+    assert torch.allclose(out.loss, (0.3 * dr(y) + 0.7 * dr(y.flip(0))).mean(), atol=1e-5)
