@@ -136,18 +136,32 @@ class MixedSingletonLoss(nn.Module):
 
         loss_i = LSE_{c<d} (lam * s_c + (1 - lam) * s_d) - z_{a b}.
 
+    Same-class pairs (y_a == y_b) have no mixed label. They never come from the "bmls" sampler,
+    but a random sampler with mixup makes them (the BMLS paper's "random + MS" ablation, whose
+    handling the paper does not state); ``same_class`` says what happens to them.
+
     Args:
         include_singletons: Also put the K singleton labels (z_aa = s_a) in the normaliser and
-            allow y_a == y_b as a singleton target; otherwise such a pair is refused.
+            take y_a == y_b as a singleton target (then ``same_class`` is not used).
+        same_class: Without singletons, for y_a == y_b: "mask" (default: the sample is left out
+            of the loss: 0 with reduction "none", and "mean" averages over the other samples;
+            :meth:`kept` tells the recipe which), "singleton" (plain CE over the K singleton
+            logits, LSE_c s_c - s_a, as an unmixed image of class a) or "error" (refused).
         reduction: "mean", "sum" or "none".
         class_counts: Accepted and ignored, so every loss can be built with the same call.
     """
 
-    def __init__(self, include_singletons: bool = False, reduction: str = "mean", class_counts: Any = None) -> None:
+    SAME_CLASS = ("mask", "singleton", "error")
+
+    def __init__(self, include_singletons: bool = False, same_class: str = "mask", reduction: str = "mean",
+                 class_counts: Any = None) -> None:
         super().__init__()
         if not isinstance(include_singletons, bool):
             raise TypeError(f"include_singletons must be a bool, got {type(include_singletons).__name__}")
+        if same_class not in self.SAME_CLASS:
+            raise ValueError(f"same_class must be one of {self.SAME_CLASS}, got {same_class!r}")
         self.include_singletons = include_singletons
+        self.same_class = same_class
         self.reduction = check_reduction(reduction)
         if class_counts is not None:
             check_class_counts(class_counts)
@@ -177,10 +191,11 @@ class MixedSingletonLoss(nn.Module):
         if not self.include_singletons:
             if k < 2:
                 raise ValueError("logits must have K >= 2 classes for mixed labels (or set include_singletons=True)")
-            if bool(same.any()):
+            if self.same_class == "error" and bool(same.any()):
                 raise ValueError(
                     "y_a and y_b must differ for mixed labels (got y_a == y_b at samples "
-                    f"{torch.nonzero(same).flatten()[:10].tolist()}); set include_singletons=True to allow them"
+                    f"{torch.nonzero(same).flatten()[:10].tolist()}); use same_class='mask' or 'singleton', "
+                    "or include_singletons=True"
                 )
         swap = y_a > y_b  # reorder to a < b: (b, a, lam) is (a, b, 1 - lam)
         a, bb = torch.minimum(y_a, y_b), torch.maximum(y_a, y_b)
@@ -194,7 +209,22 @@ class MixedSingletonLoss(nn.Module):
                 norm = torch.logaddexp(norm, torch.logsumexp(logits, dim=1))
         else:
             norm = torch.logsumexp(logits, dim=1)  # K = 1 with singletons: the only label
-        return reduce_loss(norm - target_logit, self.reduction)
+        loss = norm - target_logit
+        if self.include_singletons or not bool(same.any()):
+            return reduce_loss(loss, self.reduction)
+        if self.same_class == "singleton":  # an image mixed with its own class: CE over singletons
+            return reduce_loss(torch.where(same, torch.logsumexp(logits, dim=1) - s_a, loss), self.reduction)
+        loss = torch.where(same, torch.zeros_like(loss), loss)  # "mask"
+        if self.reduction == "mean":
+            return loss.sum() / (~same).sum().clamp_min(1)
+        return reduce_loss(loss, self.reduction)
+
+    def kept(self, y_a: torch.Tensor, y_b: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: the samples this loss trains on (all but same-class pairs under ``same_class="mask"``)."""
+        if self.include_singletons or self.same_class != "mask":
+            return torch.ones_like(y_a, dtype=torch.bool)
+        return y_a != y_b
 
     def extra_repr(self) -> str:
-        return f"include_singletons={self.include_singletons}, reduction={self.reduction!r}"
+        return (f"include_singletons={self.include_singletons}, same_class={self.same_class!r}, "
+                f"reduction={self.reduction!r}")

@@ -144,6 +144,44 @@ class EpochSampler(Sampler):
         within = rng.integers(0, self.class_counts[classes])
         return self.order[self.offsets[classes] + within]
 
+    def cycled_streams(self, need: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Per-class draw streams: ceil(need_c / n_c) independent shuffles of class c's members, end to end.
+
+        Args:
+            need: (K,) draws each class must serve (0 allowed).
+            rng: The epoch's generator.
+
+        Returns:
+            ``(stream, start)``: class c's draws are ``stream[start[c]:]``, the first ``need[c]`` of them
+            going through the whole shuffled class before any member repeats.
+        """
+        counts = self.class_counts
+        cycles = -(-np.asarray(need, dtype=np.int64) // np.maximum(counts, 1))
+        block = cycles * counts
+        start = np.concatenate([[0], np.cumsum(block)[:-1]]).astype(np.int64)
+        entry_class = np.repeat(np.arange(self.num_classes), block)
+        local = np.arange(entry_class.size) - start[entry_class]
+        member = self.order[self.offsets[entry_class] + local % counts[entry_class]]
+        group_start = np.concatenate([[0], np.cumsum(cycles)[:-1]])
+        entry_group = group_start[entry_class] + local // counts[entry_class]
+        # each (class, cycle) group is shuffled by sorting random keys within it
+        return member[np.lexsort((rng.random(entry_class.size), entry_group))], start
+
+    def draw_cycling(self, classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One dataset index per entry of ``classes``, each class cycling through its own shuffled list.
+
+        The j-th occurrence of class c (in array order) takes the j-th entry of c's stream
+        (:meth:`cycled_streams`): no member repeats before the whole class has been used.
+        """
+        classes = np.asarray(classes, dtype=np.int64)
+        need = np.bincount(classes, minlength=self.num_classes)
+        stream, start = self.cycled_streams(need, rng)
+        order = np.argsort(classes, kind="stable")
+        first = np.concatenate([[0], np.cumsum(need)[:-1]])
+        occurrence = np.empty_like(order)
+        occurrence[order] = np.arange(order.size) - first[classes[order]]
+        return stream[start[classes] + occurrence]
+
     def plan(self, epoch: int | None = None) -> np.ndarray:
         """The full epoch plan, shared by all ranks: N dataset indices (or index pairs).
 

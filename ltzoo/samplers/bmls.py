@@ -12,6 +12,12 @@ the periodic sequence perm(0), ..., perm(P-1), perm(0), ...; epoch e takes the w
 positions (e*N + t) mod P, t < N. Any N consecutive positions cover every label floor(N/P)
 or ceil(N/P) times, and successive windows are contiguous, so coverage accumulated over
 epochs is balanced too (when P > N, successive epochs visit different pairs).
+
+Two details keep Eq. 2 true of what training actually sees: with ``batch_size`` (the GLOBAL
+batch) the plan is cut to a multiple of it, so a loader with ``drop_last`` consumes every
+planned pair and the per-epoch counts still differ by at most one; and the images of a class
+are drawn by cycling through a shuffled list of its members (as the class-aware sampler does),
+so no image repeats before its whole class has been used.
 """
 from __future__ import annotations
 
@@ -152,6 +158,8 @@ class BalancedMixedLabelSampler(EpochSampler):
             ``num_samples`` is the number of pairs N per epoch (default ``len(labels)``).
         include_singletons: Also plan the K singleton labels (a, a), with i and j drawn
             independently from class a.
+        batch_size: The global batch size of the loader (with ``drop_last``); the epoch plan is
+            cut to the largest multiple of it <= ``num_samples`` (at least one batch). None: no cut.
     """
 
     def __init__(
@@ -163,8 +171,17 @@ class BalancedMixedLabelSampler(EpochSampler):
         rank: int | None = None,
         num_classes: int | None = None,
         include_singletons: bool = False,
+        batch_size: int | None = None,
     ) -> None:
         super().__init__(labels, num_samples, seed, num_replicas, rank, num_classes)
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "batch_size", 1)
+            if batch_size % self.num_replicas:
+                raise ValueError(f"batch_size (global) must be a multiple of num_replicas={self.num_replicas}, "
+                                 f"got {batch_size}")
+            # Eq. 2 after drop_last: plan whole global batches only, so every planned pair is used.
+            self.num_samples = max(batch_size, self.num_samples // batch_size * batch_size)
+        self.batch_size = batch_size
         if not isinstance(include_singletons, bool):
             raise TypeError(f"include_singletons must be a bool, got {type(include_singletons).__name__}")
         if not include_singletons and self.num_classes < 2:
@@ -195,11 +212,9 @@ class BalancedMixedLabelSampler(EpochSampler):
         """
         e = self._epoch_of(epoch)
         a, b = decode_label_pairs(self.label_plan(e), self.num_classes, self.include_singletons)
-        rng = self.epoch_rng(e, stream=2)
-        out = np.empty((self.num_samples, 2), dtype=np.int64)
-        out[:, 0] = self.draw_from_classes(a, rng)
-        out[:, 1] = self.draw_from_classes(b, rng)
-        return out
+        # Both sides of every pair draw from one cycled, shuffled list per class.
+        drawn = self.draw_cycling(np.concatenate([a, b]), self.epoch_rng(e, stream=2))
+        return np.stack([drawn[: self.num_samples], drawn[self.num_samples:]], axis=1)
 
     def extra_repr(self) -> str:
-        return f"include_singletons={self.include_singletons}, num_pairs={self.num_pairs}"
+        return f"include_singletons={self.include_singletons}, num_pairs={self.num_pairs}, batch_size={self.batch_size}"

@@ -76,23 +76,14 @@ class ClassAwareSampler(EpochSampler):
             one class; each run of K blocks (a round) visits every class once.
         """
         rng = self.epoch_rng(self._epoch_of(epoch))
-        k, s, counts = self.num_classes, self.samples_per_class, self.class_counts
+        k, s = self.num_classes, self.samples_per_class
         rounds = math.ceil(math.ceil(self.num_samples / s) / k)
         # Class order of each round: an independent shuffle of the K classes.
         visit_class = np.argsort(rng.random((rounds, k)), axis=1).ravel()
         per_class = rounds * s  # draws each class serves this epoch (full rounds)
 
-        # Each class's stream: ceil(per_class / n_c) independent shuffles of its members,
-        # laid out class after class; group (c, cycle) is shuffled by sorting random keys.
-        cycles = -(-per_class // counts)
-        block = cycles * counts
-        block_start = np.concatenate([[0], np.cumsum(block)[:-1]])
-        entry_class = np.repeat(np.arange(k), block)
-        local = np.arange(entry_class.size) - block_start[entry_class]
-        member = self.order[self.offsets[entry_class] + local % counts[entry_class]]
-        group_start = np.concatenate([[0], np.cumsum(cycles)[:-1]])
-        entry_group = group_start[entry_class] + local // counts[entry_class]
-        stream = member[np.lexsort((rng.random(entry_class.size), entry_group))]
+        # Each class's stream: ceil(per_class / n_c) independent shuffles of its members.
+        stream, block_start = self.cycled_streams(np.full(k, per_class, dtype=np.int64), rng)
 
         # Visit v (round v // K) of class c serves stream positions (v // K) * s + j, j < s.
         v = np.arange(visit_class.size)

@@ -86,12 +86,19 @@ def build_loss(name: str | None, model: nn.Module, class_counts: Sequence[float]
 
 
 def build_sampler(name: str, labels: np.ndarray, num_classes: int, seed: int,
-                  sampler_args: dict[str, Any] | None = None) -> Sampler:
-    """A registered epoch sampler over ``labels`` (sharded by the torch.distributed rank)."""
+                  sampler_args: dict[str, Any] | None = None, batch_size: int | None = None) -> Sampler:
+    """A registered epoch sampler over ``labels`` (sharded by the torch.distributed rank).
+
+    ``batch_size`` (the global batch of a ``drop_last`` loader) goes to samplers that take it
+    ("bmls" sizes its plan to whole batches) unless ``sampler_args`` sets it.
+    """
     if name == "mix_bank":
         raise ValueError("'mix_bank' is BEM's online partner store, not a DataLoader sampler; "
                          "choose 'random', 'class_balanced', 'class_aware' or 'bmls'")
     args = {"labels": labels, "num_classes": num_classes, "seed": seed, **dict(sampler_args or {})}
+    if batch_size is not None and "batch_size" not in args \
+            and "batch_size" in inspect.signature(SAMPLERS.get(name)).parameters:
+        args["batch_size"] = batch_size
     return SAMPLERS.create(name, **args)
 
 

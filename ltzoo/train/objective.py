@@ -145,4 +145,7 @@ def compute_loss(forward: nn.Module, loss_fn: nn.Module, batch: Sequence[torch.T
     mb = mixer(x, y, partner_x=partner_x, partner_y=partner_y, generator=generator, **dict(mixer_kwargs or {}))
     output = forward(mb.x, features=features)
     per_sample = mixed_loss(loss_fn, output, mb.y_a, mb.y_b, mb.lam)
+    if callable(getattr(loss_fn, "kept", None)):  # "mixed_singleton" masking same-class pairs: mean over the rest
+        kept = loss_fn.kept(mb.y_a, mb.y_b)
+        return StepOutput(per_sample.sum() / kept.sum().clamp_min(1), output, mb.y_a, mb.y_b, mb.lam)
     return StepOutput(per_sample.mean(), output, mb.y_a, mb.y_b, mb.lam)

@@ -68,7 +68,8 @@ def build_parts(cfg: TrainConfig, train_set: Any, class_counts: Sequence[float],
     B.seed_everything(cfg.seed)
     model = B.build_model(cfg.model, cfg.head, num_classes, cfg.model_args).to(info.device)
     loss_fn = B.build_loss(cfg.loss, model, counts, cfg.loss_args, total_steps=cfg.epochs).to(info.device)
-    sampler = B.build_sampler(cfg.sampler, labels, num_classes, cfg.seed, cfg.sampler_args)
+    sampler = B.build_sampler(cfg.sampler, labels, num_classes, cfg.seed, cfg.sampler_args,
+                              batch_size=cfg.batch_size if cfg.drop_last else None)
     loader = B.build_train_loader(train_set, sampler, cfg.batch_size // info.world_size, cfg.num_workers,
                                   cfg.drop_last, pin_memory=info.device.type == "cuda")
     steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)

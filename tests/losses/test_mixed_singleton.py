@@ -82,7 +82,7 @@ def test_label_order_symmetry():
 def test_same_labels_refused_without_singletons():
     s = torch.randn(2, 3)
     with pytest.raises(ValueError, match="y_a and y_b must differ"):
-        MixedSingletonLoss()(s, torch.tensor([0, 1]), torch.tensor([2, 1]), 0.5)
+        MixedSingletonLoss(same_class="error")(s, torch.tensor([0, 1]), torch.tensor([2, 1]), 0.5)
     loss = MixedSingletonLoss(include_singletons=True, reduction="none")
     out = loss(s, torch.tensor([0, 1]), torch.tensor([2, 1]), 0.5)
     assert torch.isfinite(out).all()
@@ -162,3 +162,30 @@ def test_bad_inputs_name_the_argument():
         loss(s, ya.float(), yb, 0.5)
     with pytest.raises(ValueError, match="reduction"):
         MixedSingletonLoss(reduction="batchmean")
+
+
+def _brute_mixed_ce(s, a, b, lam):
+    """CE over the explicit K(K-1)/2 mixed labels (a < b), z_ab = lam s_a + (1 - lam) s_b (BMLS Eq. 3-4)."""
+    k = s.shape[0]
+    if a > b:
+        a, b, lam = b, a, 1 - lam
+    z = torch.stack([lam * s[c] + (1 - lam) * s[d] for c in range(k) for d in range(c + 1, k)])
+    return torch.logsumexp(z, 0) - (lam * s[a] + (1 - lam) * s[b])
+
+
+def test_fidelity_random_ms_same_class_pairs_masked_or_singletons():
+    torch.manual_seed(0)
+    s = torch.randn(6, 5, dtype=torch.float64)
+    y_a, y_b = torch.tensor([0, 1, 3, 2, 4, 4]), torch.tensor([2, 1, 0, 2, 1, 4])
+    lam = torch.rand(6, dtype=torch.float64)
+    mixed = [i for i in range(6) if y_a[i] != y_b[i]]
+    brute = torch.stack([_brute_mixed_ce(s[i], int(y_a[i]), int(y_b[i]), lam[i]) for i in mixed])
+    masked = MixedSingletonLoss(reduction="none")(s, y_a, y_b, lam)
+    assert torch.allclose(masked[mixed], brute) and torch.all(masked[[1, 3, 5]] == 0)
+    assert torch.allclose(MixedSingletonLoss()(s, y_a, y_b, lam), brute.mean())  # mean over kept samples only
+    assert MixedSingletonLoss().kept(y_a, y_b).tolist() == [True, False, True, False, True, False]
+    single = MixedSingletonLoss(same_class="singleton", reduction="none")(s, y_a, y_b, lam)
+    ce = torch.nn.functional.cross_entropy(s, y_a, reduction="none")
+    assert torch.allclose(single[mixed], brute) and torch.allclose(single[[1, 3, 5]], ce[[1, 3, 5]])
+    with pytest.raises(ValueError, match="same_class"):
+        MixedSingletonLoss(same_class="drop")

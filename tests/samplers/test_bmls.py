@@ -181,3 +181,40 @@ def test_bmls_arguments():
     assert s.plan(0).tolist() and np.all(s.plan(0) >= 0)
     with pytest.raises(TypeError, match="include_singletons must be a bool"):
         ltzoo.create_sampler("bmls", labels=[0, 1], include_singletons=1)
+
+
+@pytest.mark.parametrize("world,batch,n", [(1, 32, 250), (2, 32, 250), (4, 64, 1000), (1, 7, 45)])
+def test_fidelity_bmls_epoch_under_drop_last_has_every_mixed_label_within_one(world, batch, n):
+    """Eq. 2 after drop_last: the plan is whole global batches, so what the loaders yield is balanced."""
+    labels = lt_labels([60, 30, 15, 8, 4, 2])  # K = 6, P = 15
+    seen = []
+    for rank in range(world):
+        s = ltzoo.create_sampler("bmls", labels=labels, num_samples=n, seed=3, num_replicas=world, rank=rank,
+                                 batch_size=batch)
+        s.set_epoch(2)
+        shard = list(iter(s))
+        per_rank = batch // world
+        kept = len(shard) // per_rank * per_rank  # what a DataLoader with drop_last yields
+        assert kept == len(shard)  # nothing is dropped
+        seen += shard[:kept]
+    assert len(seen) == n // batch * batch
+    counts = mixed_counts(labels, np.asarray(seen))
+    assert set(counts) == set(brute_pairs(6, False))
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_fidelity_bmls_images_cycle_through_each_class_list():
+    """Every member of a class is drawn floor or ceil(draws / n_c) times; none repeats before all are used."""
+    labels = lt_labels([40, 9, 5, 3])
+    s = ltzoo.create_sampler("bmls", labels=labels, num_samples=600, seed=1)
+    plan = s.plan(0)
+    drawn = np.concatenate([plan[:, 0], plan[:, 1]])  # both sides share one stream per class, a-side first
+    for c, n_c in enumerate([40, 9, 5, 3]):
+        of_c = drawn[labels[drawn] == c]
+        per_member = collections.Counter(of_c.tolist())
+        lo, hi = len(of_c) // n_c, -(-len(of_c) // n_c)
+        assert set(per_member) == set(np.flatnonzero(labels == c).tolist())
+        assert set(per_member.values()) <= {lo, hi}
+        first_round = of_c[:n_c] if len(of_c) >= n_c else of_c
+        assert len(set(first_round.tolist())) == len(first_round)  # a shuffled list, no repeat within a cycle
+

@@ -106,3 +106,12 @@ def test_fidelity_etf_dr_mixup_step_moves_head_batchnorm_once():
         return 0.5 * ((h * mt).sum(1) - mt.norm(dim=1) * h.norm(dim=1)) ** 2 / h.norm(dim=1)
 
     assert torch.allclose(out.loss, (0.3 * dr(y) + 0.7 * dr(y.flip(0))).mean(), atol=1e-5)
+
+
+def test_fidelity_compute_loss_averages_ms_over_mixed_pairs_only(model):
+    x, y = torch.randn(4, 3, 16, 16), torch.tensor([0, 1, 1, 2])  # reversed partner: same class at 1 and 2
+    loss_fn = build_loss("mixed_singleton", model, [10] * 10)
+    out = compute_loss(TrainForward(model), loss_fn, (x, y), mixer=FixedMixer())
+    logits = model(0.3 * x + 0.7 * x.flip(0))
+    per = ltzoo.create_loss("mixed_singleton", reduction="none")(logits, y, y.flip(0), torch.full((4,), 0.3))
+    assert torch.allclose(out.loss, per[[0, 3]].mean(), atol=1e-6)

@@ -91,3 +91,18 @@ def test_non_finite_loss_stops_with_a_clear_error(digits, make_cfg):
     train, test, _ = digits
     with pytest.raises(FloatingPointError, match="learning rate"):
         train_supervised(make_cfg(lr=1e30, warmup_epochs=0, epochs=1), train, test)
+
+
+def test_fidelity_bmls_gets_the_global_batch_and_random_ms_ablation_trains(make_cfg, digits):
+    import torch
+
+    from ltzoo.train.distributed import DistInfo
+    from ltzoo.train.parts import build_parts
+
+    cpu = DistInfo(0, 1, 0, torch.device("cpu"))
+    parts = build_parts(make_cfg(sampler="bmls", head="ms", mixer="mixup", batch_size=48), digits[0],
+                        digits[0].class_counts, cpu)
+    assert parts.sampler.batch_size == 48 and parts.sampler.num_samples % 48 == 0
+    # the paper's "random + MS" ablation: random pairs (same-class ones included) train with the MS loss
+    result = train_supervised(make_cfg(sampler="random", head="ms", mixer="mixup", epochs=1), digits[0], digits[1])
+    assert result["metrics"]["top1"] > 0
