@@ -16,10 +16,11 @@ from ltzoo import heads as _heads  # noqa: F401  (registers heads)
 from ltzoo import losses as _losses  # noqa: F401  (registers losses)
 from ltzoo import mixers as _mixers  # noqa: F401  (registers mixers)
 from ltzoo import samplers as _samplers  # noqa: F401  (registers samplers)
-from ltzoo.models import LTModel, create_model, list_models
 from ltzoo.hub import push_to_hub, save_pretrained
+from ltzoo.hub.factory import create_model, list_models
+from ltzoo.models import LTModel
 from ltzoo.registry import BACKBONES, HEADS, LOSSES, MIXERS, SAMPLERS, Registry
-from ltzoo.timm_bridge import register_timm_entrypoints as _register_timm_entrypoints
+from ltzoo.hub.timm_bridge import register_timm_entrypoints as _register_timm_entrypoints
 
 __version__ = "0.1.0"
 

@@ -1,9 +1,11 @@
-"""LTModel = backbone + global pooling + head, with timm's model API; ``create_model``.
+"""LTModel = backbone + global pooling + head, with timm's model API.
 
 The model follows timm's conventions: ``forward_features`` returns the unpooled map,
 ``forward_head(x, pre_logits=False)`` pools and applies the head, and ``get_classifier`` /
 ``reset_classifier`` / ``num_features`` / ``pretrained_cfg`` behave as in timm. Models are
-built through timm's ``build_model_with_cfg`` so timm's pretrained machinery applies.
+built through timm's ``build_model_with_cfg`` (in :func:`ltzoo.create_model`, which lives in the
+Hub layer above this module because it resolves pretrained names) so timm's pretrained machinery
+applies.
 """
 from __future__ import annotations
 
@@ -11,13 +13,12 @@ from typing import Any
 
 import torch
 from timm.layers import SelectAdaptivePool2d
-from timm.models import build_model_with_cfg
 from torch import nn
 
 from ltzoo.registry import BACKBONES, HEADS
 from ltzoo.validation import check_num_classes
 
-__all__ = ["LTModel", "create_model", "list_models", "split_model_name"]
+__all__ = ["LTModel", "split_model_name"]
 
 POOL_TYPES = ("avg", "max", "avgmax", "catavgmax")
 
@@ -132,64 +133,3 @@ def split_model_name(name: str) -> tuple[str, str | None]:
         raise TypeError(f"model_name must be a non-empty string, got {name!r}")
     arch, _, tag = name.partition(".")
     return arch, (tag or None)
-
-
-def create_model(
-    model_name: str,
-    head: str | None = None,
-    num_classes: int | None = None,
-    pretrained: bool = False,
-    **kwargs: Any,
-) -> LTModel:
-    """Build a backbone + pooling + head model by name, optionally with pretrained weights.
-
-    Args:
-        model_name: A registered backbone name (``ltzoo.list_models()``); "arch.tag" for registered
-            weights (``ltzoo.list_models(pretrained=True)``); "hf-hub:org/name[@revision]" or
-            "local-dir:/path" for a folder written by :func:`ltzoo.save_pretrained`.
-        head: A registered head name (``ltzoo.list_heads()``); defaults to the checkpoint's head, else "fc".
-        num_classes: Number of classes; defaults to the checkpoint's (or the architecture's default).
-            A different number re-initialises only the head.
-        pretrained: Load the weights: a tag's or a repository's ``model.safetensors`` (from the Hub
-            cache, the Hub, or, when the Hub cannot be reached, a local copy of the tag, with a
-            warning); for a plain architecture, the backbone's own pretrained weights where it has
-            them (timm's ImageNet weights).
-        **kwargs: Passed to :class:`LTModel` (``global_pool``, ``drop_rate``, ``in_chans``,
-            ``backbone_args``, ``head_args``); also ``cache_dir``, ``revision`` and ``token`` (for
-            ``hf_hub_download``) and timm's ``pretrained_cfg`` / ``pretrained_cfg_overlay``.
-
-    Returns:
-        The model, with ``pretrained_cfg`` set (timm's fields plus ltzoo's: metrics, class counts, ...).
-    """
-    from ltzoo.hub.configs import split_pretrained_cfg
-    from ltzoo.hub.load import load_pretrained_weights
-    from ltzoo.hub.resolve import resolve_model
-
-    hub = {k: kwargs.pop(k, None) for k in ("cache_dir", "revision", "token")}
-    kwargs.pop("pretrained_model_args", None)  # timm's record of model_args, already merged into kwargs
-    resolved = resolve_model(model_name, kwargs.pop("pretrained_cfg", None), kwargs.pop("pretrained_cfg_overlay", None),
-                             **hub)
-    args = {**resolved.model_args, **kwargs}
-    args["head"] = head or args.get("head") or "fc"
-    if num_classes is None:
-        num_classes = resolved.pretrained_cfg["num_classes"]
-    check_num_classes(num_classes)
-    timm_cfg, extras = split_pretrained_cfg(resolved.pretrained_cfg)
-    model = build_model_with_cfg(
-        LTModel, resolved.arch, pretrained=False, pretrained_cfg=timm_cfg, backbone=resolved.arch,
-        num_classes=num_classes, pretrained_backbone=bool(pretrained) and resolved.weights is None, **args,
-    )
-    model.pretrained_cfg.update(extras)
-    if pretrained and resolved.weights is not None:
-        load_pretrained_weights(model, resolved, hub["cache_dir"], hub["token"])
-    return model
-
-
-def list_models(include: str | list[str] = "*", exclude: str | list[str] | None = None,
-                pretrained: bool = False) -> list[str]:
-    """Model architectures (or, with ``pretrained=True``, registered "arch.tag" weights) matching the filters."""
-    if pretrained:
-        from ltzoo.hub.configs import PRETRAINED
-
-        return PRETRAINED.list(include, exclude)
-    return BACKBONES.list(include, exclude)

@@ -37,13 +37,13 @@ class TimmBackbone(nn.Module):
 
         The classifier entries of the checkpoint are dropped; every backbone key must be present.
         """
-        from ltzoo.hub.files import read_safetensors
-        from ltzoo.hub.load import hub_file
+        from ltzoo import download
+        from ltzoo.files import read_safetensors
 
         cfg = timm.models.get_pretrained_cfg(timm_name)
         if cfg is None or not cfg.hf_hub_id:
             raise ValueError(f"timm has no Hugging Face Hub weights for {timm_name!r}")
-        state = read_safetensors(hub_file(cfg.hf_hub_id, "model.safetensors", cache_dir=cache_dir))
+        state = read_safetensors(download.hub_file(cfg.hf_hub_id, "model.safetensors", cache_dir=cache_dir))
         classifier = cfg.classifier if isinstance(cfg.classifier, str) else "fc"
         state = {k: v for k, v in state.items() if not k.startswith(classifier + ".")}
         missing, unexpected = self.model.load_state_dict(state, strict=False)

@@ -13,7 +13,7 @@ Modules: ``configs`` (PretrainedConfig, tag registry, org / local-folder setting
 from ltzoo.hub.configs import (DEFAULT_ORG, MODEL_DIR_ENV, ORG_ENV, PRETRAINED, PretrainedConfig,
                                get_pretrained_config, hub_org, local_model_dirs, register_pretrained,
                                unregister_pretrained)
-from ltzoo.hub.files import check_safetensors_file, read_safetensors
+from ltzoo.files import check_safetensors_file, read_safetensors
 from ltzoo.hub.load import LocalCopyWarning
 from ltzoo.hub.push import push_folder, push_to_hub
 from ltzoo.hub.records import METRIC_KEYS, METRICS_FIELDS, check_metrics, metrics_block

@@ -11,7 +11,7 @@ import io
 import json
 from typing import Any, Mapping, Sequence
 
-from ltzoo.hub.files import CARD_NAME, PLOT_NAME
+from ltzoo.files import CARD_NAME, PLOT_NAME
 from ltzoo.hub.records import METRIC_KEYS
 
 __all__ = ["build_card", "render_card", "per_class_plot", "class_order", "METRIC_LABELS"]

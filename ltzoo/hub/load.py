@@ -1,6 +1,6 @@
 """Download weights (Hub cache, Hub, or a local copy of a tag) and load them strictly from safetensors.
 
-Weights always come from ``model.safetensors`` through :func:`ltzoo.hub.files.read_safetensors`;
+Weights always come from ``model.safetensors`` through :func:`ltzoo.files.read_safetensors`;
 timm's loaders (which may fall back to pickle files) are never used. Files are fetched with
 huggingface_hub's ``hf_hub_download`` (cache, revision, offline mode, ``HF_ENDPOINT``).
 """
@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from ltzoo.download import hub_errors, hub_file
+from ltzoo.files import PICKLE_SUFFIXES, WEIGHTS_NAME, read_safetensors
 from ltzoo.hub.configs import local_model_dirs
-from ltzoo.hub.files import PICKLE_SUFFIXES, WEIGHTS_NAME, read_safetensors
 
 if TYPE_CHECKING:
     from ltzoo.hub.resolve import ResolvedModel, WeightsSource
@@ -28,52 +29,9 @@ class LocalCopyWarning(UserWarning):
     """The Hub could not be reached and a local copy of the weights was loaded instead."""
 
 
-def _hub_errors():
-    from huggingface_hub.errors import (LocalEntryNotFoundError, RemoteEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
-    return LocalEntryNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
-
-
-def hub_file(repo_id: str, filename: str, revision: str | None = None, cache_dir: str | Path | None = None,
-             token: str | bool | None = None) -> Path:
-    """Download (or find in the cache) one file of a Hub repository with ``hf_hub_download``.
-
-    Cache, revision, offline mode (``HF_HUB_OFFLINE``) and endpoint (``HF_ENDPOINT``) are huggingface_hub's.
-
-    Returns:
-        The local path of the file.
-
-    Raises:
-        RepositoryNotFoundError, RevisionNotFoundError, RemoteEntryNotFoundError: huggingface_hub's errors,
-            with the repository named; LocalEntryNotFoundError when the Hub cannot be reached and the
-            file is not cached.
-    """
-    from huggingface_hub import hf_hub_download
-
-    from ltzoo import __version__
-
-    _, remote_missing, repo_missing, rev_missing = _hub_errors()
-    where = f"{repo_id!r}" + (f" at revision {revision!r}" if revision else "")
-    try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir, token=token,
-                                    library_name="ltzoo", library_version=__version__))
-    except repo_missing as e:
-        e.append_to_message(f"\nltzoo: no Hugging Face Hub repository {repo_id!r} (or it is private/gated "
-                            "and no valid token was given).")
-        raise
-    except rev_missing as e:
-        e.append_to_message(f"\nltzoo: repository {repo_id!r} has no revision {revision!r}.")
-        raise
-    except remote_missing as e:
-        extra = (" ltzoo loads weights only from model.safetensors and never unpickles pytorch_model.bin"
-                 if filename == WEIGHTS_NAME else "")
-        e.append_to_message(f"\nltzoo: repository {where} has no file {filename!r}.{extra}")
-        raise
-
-
 def _unreachable_errors() -> tuple[type[BaseException], ...]:
     """Errors meaning "the Hub could not be reached" (offline mode, no connection, Hub down, not cached)."""
-    errors: list[type[BaseException]] = [_hub_errors()[0], ConnectionError, TimeoutError]
+    errors: list[type[BaseException]] = [hub_errors()[0], ConnectionError, TimeoutError]
     try:
         import httpx2  # huggingface_hub's HTTP client: transport errors while downloading
 
@@ -100,7 +58,7 @@ def _weights_file(weights: "WeightsSource", cache_dir: Any, token: Any) -> Path:
                 raise FileNotFoundError(f"no {WEIGHTS_NAME} in {path}{why} (ltzoo loads only safetensors weights)")
             path = path / WEIGHTS_NAME
         return path
-    not_cached = _hub_errors()[0]
+    not_cached = hub_errors()[0]
     try:
         return hub_file(weights.repo_id, WEIGHTS_NAME, weights.revision, cache_dir, token)
     except _unreachable_errors() as e:

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from ltzoo.hub.files import CONFIG_NAME, PICKLE_SUFFIXES, PLOT_NAME, WEIGHTS_NAME, check_safetensors_file
+from ltzoo.files import CONFIG_NAME, PICKLE_SUFFIXES, PLOT_NAME, WEIGHTS_NAME, check_safetensors_file
 
 __all__ = ["push_to_hub", "push_folder"]
 
@@ -50,7 +50,7 @@ def _staged(folder: Path, config: dict[str, Any], repo_id: str, tmp: str) -> Pat
     if config.get("pretrained_cfg", {}).get("hf_hub_id") == repo_id:
         return folder
     from ltzoo.hub.cards import render_card
-    from ltzoo.hub.files import write_bytes_atomic
+    from ltzoo.files import write_bytes_atomic
 
     staged = Path(tmp) / "staged"
     shutil.copytree(folder, staged, copy_function=_link_or_copy)

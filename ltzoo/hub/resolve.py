@@ -14,8 +14,8 @@ from typing import Any, Mapping
 
 from ltzoo.backbones import default_cfg_for
 from ltzoo.hub.configs import MODEL_ARG_NAMES, get_pretrained_config
-from ltzoo.hub.files import CONFIG_NAME
-from ltzoo.hub.load import hub_file
+from ltzoo.files import CONFIG_NAME
+from ltzoo.download import hub_file
 
 __all__ = ["WeightsSource", "ResolvedModel", "resolve_model", "parse_config"]
 
@@ -63,7 +63,7 @@ def parse_config(config: Mapping[str, Any], origin: str) -> tuple[str, dict[str,
         ValueError: If it is not an ltzoo config, names an unknown architecture (close matches are
             listed) or holds unknown model arguments.
     """
-    from ltzoo.timm_bridge import ltzoo_arch
+    from ltzoo.hub.timm_names import ltzoo_arch
 
     if not isinstance(config, Mapping) or "architecture" not in config:
         raise ValueError(f"{origin}: config.json has no 'architecture'; it is not a model config")

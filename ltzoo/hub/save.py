@@ -24,7 +24,7 @@ from typing import Any
 from torch import nn
 
 from ltzoo.hub.configs import PretrainedConfig
-from ltzoo.hub.files import CONFIG_NAME, WEIGHTS_NAME, write_bytes_atomic, write_safetensors
+from ltzoo.files import CONFIG_NAME, WEIGHTS_NAME, write_bytes_atomic, write_safetensors
 
 __all__ = ["save_pretrained", "config_for_model", "config_json"]
 
@@ -55,7 +55,7 @@ def config_for_model(model: nn.Module, tag: str | None = None, **fields: Any) ->
 def config_json(model: nn.Module, cfg: PretrainedConfig) -> dict[str, Any]:
     """The ``config.json`` content for ``model`` described by ``cfg`` (schema in the module docstring)."""
     from ltzoo import __version__
-    from ltzoo.timm_bridge import timm_name
+    from ltzoo.hub.timm_names import timm_name
 
     model_args = cfg.ltzoo_model_args()
     return {

@@ -51,7 +51,7 @@ def check_counts(class_counts: Sequence[float], num_classes: int) -> list[float]
 
 def build_model(name: str, head: str, num_classes: int, model_args: dict[str, Any] | None = None) -> nn.Module:
     """``ltzoo.create_model(name, head=head, num_classes=num_classes, **model_args)``."""
-    from ltzoo.models import create_model
+    from ltzoo.hub.factory import create_model
 
     return create_model(name, head=head, num_classes=num_classes, **dict(model_args or {}))
 

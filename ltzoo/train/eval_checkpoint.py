@@ -40,7 +40,7 @@ def load_for_eval(path: str | Path, ema: bool = False,
     Returns:
         ``(model in eval mode, config or None, class counts)``.
     """
-    from ltzoo.models import create_model
+    from ltzoo.hub.factory import create_model
     from ltzoo.train.builders import build_model
     from ltzoo.train.checkpoint import load_checkpoint
 

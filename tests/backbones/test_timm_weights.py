@@ -4,7 +4,7 @@ import timm
 import torch
 
 from ltzoo.backbones.timm_backbones import TimmBackbone
-from ltzoo.hub.files import write_safetensors
+from ltzoo.files import write_safetensors
 
 
 def test_timm_weights_load_from_safetensors_and_drop_the_classifier(tmp_path, monkeypatch):
@@ -17,7 +17,7 @@ def test_timm_weights_load_from_safetensors_and_drop_the_classifier(tmp_path, mo
         seen["repo"], seen["file"] = repo_id, filename
         return path
 
-    monkeypatch.setattr("ltzoo.hub.load.hub_file", fake_hub_file)
+    monkeypatch.setattr("ltzoo.download.hub_file", fake_hub_file)
     backbone = TimmBackbone("resnet50", pretrained=True).eval()
     assert seen["file"] == "model.safetensors" and seen["repo"].startswith("timm/resnet50")
     x = torch.randn(1, 3, 64, 64)
@@ -28,6 +28,6 @@ def test_timm_weights_load_from_safetensors_and_drop_the_classifier(tmp_path, mo
 def test_pickled_timm_weights_are_refused(tmp_path, monkeypatch):
     path = tmp_path / "model.safetensors"
     torch.save({"conv1.weight": torch.zeros(1)}, path)  # a zip/pickle file under a safetensors name
-    monkeypatch.setattr("ltzoo.hub.load.hub_file", lambda *a, **k: path)
+    monkeypatch.setattr("ltzoo.download.hub_file", lambda *a, **k: path)
     with pytest.raises(ValueError, match="unpickle|safetensors"):
         TimmBackbone("resnet50", pretrained=True)

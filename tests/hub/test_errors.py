@@ -8,7 +8,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError
 
 import ltzoo
-from ltzoo.hub.files import write_safetensors
+from ltzoo.files import write_safetensors
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def test_header_length_whose_low_byte_looks_like_pickle_is_still_valid(tmp_path)
     """A safetensors header length ending in byte 0x80 must not be mistaken for a pickle."""
     import torch
 
-    from ltzoo.hub.files import check_safetensors_file, read_safetensors, write_safetensors
+    from ltzoo.files import check_safetensors_file, read_safetensors, write_safetensors
 
     for width in range(1, 400):  # find a state dict whose header length has low byte 0x80
         path = tmp_path / f"w{width}.safetensors"

@@ -15,22 +15,19 @@ import timm
 from timm.models import register_model
 
 from ltzoo.backbones import default_cfg_for
+from ltzoo.hub.factory import create_model
+from ltzoo.hub.timm_names import ALIAS_PREFIX, aliases as _aliases, bridged as _bridged, ltzoo_arch, timm_name
 from ltzoo.registry import BACKBONES
 
 __all__ = ["register_timm_entrypoints", "bridged_names", "timm_name", "ltzoo_arch", "ALIAS_PREFIX"]
 
 default_cfgs: dict[str, dict[str, Any]] = {}  # read by timm's register_model for each name
-_bridged: list[str] = []
-_aliases: dict[str, str] = {}  # timm name "ltzoo_<arch>" -> ltzoo arch, for archs whose name timm has
-ALIAS_PREFIX = "ltzoo_"
 
 
 def _entrypoint(arch: str, name: str | None = None) -> Callable[..., Any]:
     name = name or arch
 
     def entrypoint(pretrained: bool = False, **kwargs: Any):
-        from ltzoo.models import create_model
-
         return create_model(arch, pretrained=pretrained, **kwargs)
 
     entrypoint.__name__ = name
@@ -65,16 +62,3 @@ def register_timm_entrypoints() -> list[str]:
 def bridged_names() -> list[str]:
     """The ltzoo architectures that timm.create_model builds through this bridge."""
     return sorted(_bridged)
-
-
-def timm_name(arch: str) -> str:
-    """The timm entrypoint name that builds ltzoo architecture ``arch`` ("resnet32", "ltzoo_resnet50")."""
-    for name, target in _aliases.items():
-        if target == arch:
-            return name
-    return arch
-
-
-def ltzoo_arch(name: str) -> str:
-    """The ltzoo architecture behind timm entrypoint ``name`` (inverse of :func:`timm_name`)."""
-    return _aliases.get(name, name)
