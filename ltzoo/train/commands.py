@@ -111,7 +111,12 @@ def config_from_args(args: argparse.Namespace, cls: type | None = None):
     from ltzoo.train.supervised import default_tag
 
     cls = cls or TrainConfig
-    values = load_config(args.config, cls).to_dict() if args.config else {}
+    values = {}
+    if args.config:
+        loaded = load_config(args.config, cls)
+        values = loaded.to_dict()
+        for name in getattr(loaded, "_derived", ()):  # SSLConfig: lengths the file left to the plugin
+            values[name] = None
     flags = dict(_FLAGS, **(_SSL_FLAGS if cls is not TrainConfig else {}))
     for flag, (name, _, _) in flags.items():
         value = getattr(args, flag[2:].replace("-", "_"))
