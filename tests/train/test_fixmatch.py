@@ -279,23 +279,74 @@ def _equal(a, b):
     return a == b
 
 
-def test_views_of_a_pil_dataset_use_its_transform_as_the_weak_view():
+def _pil_cifar_like():
     from PIL import Image
 
     from ltzoo.data import LongTailedSubset, cifar_train_transform
+
+    yy, xx = np.mgrid[0:32, 0:32]
+    pattern = np.stack([yy * 7, xx * 7, (yy + xx) * 3], -1).astype(np.uint8)  # every pixel tells its position
 
     class Source:
         classes = [str(c) for c in range(10)]
         targets = list(range(10)) * 2
 
         def __getitem__(self, i):
-            return Image.fromarray(np.full((32, 32, 3), 12 * i, dtype=np.uint8)), self.targets[i]
+            return Image.fromarray(pattern), self.targets[i]
 
     data = LongTailedSubset(Source(), transform=cifar_train_transform())
+    return data, pattern
+
+
+def _crops_of_reflect_padding(pattern, pad):
+    padded = np.pad(pattern, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")  # numpy's reflect: no edge repeat
+    size = pattern.shape[0]
+    return [c for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+            for c in (padded[dy:dy + size, dx:dx + size], padded[dy:dy + size, dx:dx + size][:, ::-1])]
+
+
+def test_fidelity_weak_view_pads_by_reflection():
+    from ltzoo.data import CIFAR_MEAN, CIFAR_STD
+
+    data, pattern = _pil_cifar_like()
     weak, strong = ssl_views(data)
-    assert weak is data.transform
     raw = data.subset(np.arange(len(data)), transform=None)[5][0]
-    assert isinstance(raw, Image.Image) and strong(raw).shape == (3, 32, 32)
+    crops = _crops_of_reflect_padding(pattern, 4)
+    mean, std = torch.tensor(CIFAR_MEAN).view(3, 1, 1), torch.tensor(CIFAR_STD).view(3, 1, 1)
+    torch.manual_seed(0)
+    shifted = 0
+    for _ in range(20):
+        out = ((weak(raw) * std + mean) * 255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+        hits = [i for i, c in enumerate(crops) if np.array_equal(out, c)]
+        assert hits, "the weak view is not a crop of the reflection-padded image"
+        shifted += hits[0] // 2 != 4 * 9 + 4  # not the centred crop: padding pixels are visible
+    assert shifted > 10
+    assert strong(raw).shape == (3, 32, 32)
+    # a tensor dataset's weak view: the same check on (C, H, W) tensors (padding 16 // 8 = 2)
+    source = TensorImageDataset(torch.as_tensor(pattern[:16, :16]).permute(2, 0, 1).float()[None], [0], ["0"])
+    tweak, _ = ssl_views(source)
+    tcrops = _crops_of_reflect_padding(pattern[:16, :16].astype(np.float32), 2)
+    for _ in range(10):
+        out = tweak(source.images[0]).permute(1, 2, 0).numpy()
+        assert any(np.array_equal(out, c) for c in tcrops)
+
+
+def test_fidelity_strong_view_ends_with_a_16x16_gray_cutout():
+    from ltzoo.data import CIFAR_MEAN, CIFAR_STD
+
+    data, _ = _pil_cifar_like()
+    _, strong = ssl_views(data)
+    raw = data.subset(np.arange(len(data)), transform=None)[0][0]
+    gray = (127 / 255 - torch.tensor(CIFAR_MEAN)) / torch.tensor(CIFAR_STD)  # FixMatch's gray fill, normalised
+    torch.manual_seed(1)
+    full = 0
+    for _ in range(30):
+        out = strong(raw)
+        mask = torch.isclose(out, gray.view(3, 1, 1), atol=1e-6).all(0)
+        rows, cols = int(mask.any(1).sum()), int(mask.any(0).sum())
+        assert rows <= 16 and cols <= 16 and int(mask.sum()) >= 8 * 8
+        full += rows == cols == 16
+    assert full > 5
 
 
 @pytest.mark.parametrize("plugin", ["none", "bem"])
