@@ -56,7 +56,8 @@ _SSL_FLAGS: dict[str, tuple[str, Any, str]] = {
                                       '"gamma_u": 100}\' (gamma_u < 1: reversed)'),
     "--unlabeled-ratio": ("unlabeled_ratio", int, "mu, unlabeled images per labeled one in a batch"),
     "--threshold": ("threshold", float, "pseudo-label confidence threshold tau"),
-    "--iters-per-epoch": ("iters_per_epoch", int, "iterations per epoch"),
+    "--iters-per-epoch": ("iters_per_epoch", int, "iterations per epoch (default: the plugin's paper length, "
+                                                   "500 x 500 for bem, else 64 x 1024)"),
 }
 
 

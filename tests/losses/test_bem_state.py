@@ -257,3 +257,18 @@ def test_bad_arguments():
         ltzoo.create_loss("ecb", state=object())
     with pytest.raises(ValueError, match="normalization"):
         ltzoo.create_loss("ecb", state=BEMState(COUNTS, M), normalization="sum_to_two")
+
+
+def test_fidelity_softmax_mapping_is_nearly_flat_on_the_cifar10_ltssl_state():
+    """CIFAR-10 N1 = 500, M1 = 4000, gamma 100, d^u converged to the true shares: Eq. 2-4 and 7 by hand."""
+    labeled = [math.floor(500 * 100 ** (-c / 9)) for c in range(10)]
+    unlabeled = [math.floor(4000 * 100 ** (-c / 9)) for c in range(10)]
+    e = [(1 - 0.999 ** n) / 0.001 + (1 - 0.999 ** m) / 0.001 for n, m in zip(labeled, unlabeled)]  # E^x + E^u
+    s = [(1 / v) / sum(1 / w for w in e) for v in e]  # Eq. 4
+    soft = [math.exp(v) for v in s]  # Eq. 7 with alpha = 1 and delta = softmax
+    state = BEMState(labeled, sum(unlabeled), alpha=1.0)
+    state.unlabeled_dist.copy_(torch.tensor(unlabeled, dtype=torch.float32) / sum(unlabeled))
+    assert s[9] / s[0] == pytest.approx(31.1, abs=0.05)
+    assert float(state.s()[9] / state.s()[0]) == pytest.approx(s[9] / s[0], rel=1e-4)
+    assert float(state.s_hat()[9] / state.s_hat()[0]) == pytest.approx(soft[9] / soft[0], rel=1e-4)
+    assert soft[9] / soft[0] < 1.5  # the softmax leaves a 31x quantity imbalance at ~1.4x
