@@ -19,6 +19,7 @@ All estimates are buffers (``state_dict`` round-trips them; ``.to(device)`` move
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -58,9 +59,13 @@ class BEMState(nn.Module):
             0.2 on ImageNet-127).
         ema: Default EMA weight for lambda_d, lambda_e and lambda_tau (paper: all 0.999).
         lambda_d, lambda_e, lambda_tau: Overrides for d^u (Eq. 3), e^x/e^u (Eq. 6), tau_e (Eq. 10).
-        delta: Mapping in Eq. 7: "softmax" over classes (Appendix B, default) or "convex",
-            FlexMatch's x / (2 - x) (main text) renormalised to sum 1. Note that a softmax of a
-            probability vector is close to uniform (its entries differ by less than 1).
+        delta: The mapping delta of Eq. 7 (see :meth:`delta_map`): "softmax" over classes
+            (Appendix B, the default) or "convex", FlexMatch's convex mapping (the main text).
+            A softmax of a probability vector is close to uniform (its entries differ by less
+            than 1: on CIFAR-10-LT N1=500/M1=4000 it turns a tail/head ratio of 31 into 1.4);
+            ``temperature`` < 1 sharpens it.
+        temperature: T of "softmax": delta(x) = softmax(x / T) (1 = the paper's Softmax).
+            Only "softmax" uses it.
         warmup_steps: Calls to :meth:`update` before estimation starts (the paper: 5 epochs;
             the caller converts them to iterations). Until then only the step counter moves.
         num_classes: When given, the required length of ``labeled_counts``.
@@ -76,7 +81,7 @@ class BEMState(nn.Module):
     def __init__(self, labeled_counts: Sequence[float] | torch.Tensor, num_unlabeled: int, beta: float = 0.999,
                  alpha: float = 0.5, ema: float = 0.999, lambda_d: float | None = None,
                  lambda_e: float | None = None, lambda_tau: float | None = None, delta: str = "softmax",
-                 warmup_steps: int = 0, num_classes: int | None = None) -> None:
+                 warmup_steps: int = 0, num_classes: int | None = None, temperature: float = 1.0) -> None:
         super().__init__()
         counts = class_counts_tensor(labeled_counts, num_classes, name="labeled_counts")
         self.num_classes = k = counts.numel()
@@ -90,6 +95,11 @@ class BEMState(nn.Module):
         if delta not in DELTAS:
             raise ValueError(f"delta must be one of {DELTAS}, got {delta!r}")
         self.delta = delta
+        ok = isinstance(temperature, (int, float)) and not isinstance(temperature, bool) \
+            and math.isfinite(temperature) and temperature > 0
+        if not ok:
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        self.temperature = float(temperature)
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an integer >= 0 (iterations), got {warmup_steps!r}")
         self.warmup_steps = warmup_steps
@@ -178,11 +188,26 @@ class BEMState(nn.Module):
         """E^u: effective number (Eq. 2) of N^u = M * d^u."""
         return effective_number(self.num_unlabeled * self.unlabeled_dist, self.beta)
 
-    def _delta(self, x: torch.Tensor) -> torch.Tensor:
-        if self.delta == "softmax":  # BEM Appendix B
-            return torch.softmax(x, dim=0)
-        y = x / (2.0 - x)  # FlexMatch's convex mapping (BEM Sec. 4.3), x in [0, 1]
-        return y / y.sum()
+    def delta_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The mapping delta of BEM Eq. 7 applied to a (K,) non-negative vector; returns a probability vector.
+
+        * "softmax" (Appendix B): softmax(x / T) over classes (T = ``temperature``, 1 by default).
+        * "convex" (Sec. 4.3, after FlexMatch): y = x / max(x) in [0, 1], then the convex map
+          y / (2 - y), then normalised to sum 1. The max-normalisation puts the largest entry
+          at 1, where the map is steepest; applied to the raw probabilities (all << 1) the map
+          would be almost linear, i.e. almost the identity after normalisation.
+
+        Args:
+            x: (K,) values, e.g. alpha s + (1 - alpha) s'.
+
+        Returns:
+            (K,) probabilities summing to 1.
+        """
+        if self.delta == "softmax":
+            return torch.softmax(x / self.temperature, dim=0)
+        y = x / x.max().clamp_min(torch.finfo(x.dtype).tiny)  # x / max(x), in [0, 1]
+        y = y / (2.0 - y)  # FlexMatch's convex mapping
+        return _normalize_or_uniform(y)
 
     def s(self) -> torch.Tensor:
         """Quantity-based sampling probability s (BEM Eq. 4): F = 1/E, E = E^x + E^u, normalised."""
@@ -198,7 +223,7 @@ class BEMState(nn.Module):
         s = self.s()
         s_prime = _normalize_or_uniform(self.entropy_labeled + self.entropy_unlabeled)
         seen = self.entropy_labeled_seen.any() | self.entropy_unlabeled_seen.any()
-        return self._delta(torch.where(seen, self.alpha * s + (1.0 - self.alpha) * s_prime, s))
+        return self.delta_map(torch.where(seen, self.alpha * s + (1.0 - self.alpha) * s_prime, s))
 
     def s_hat_unlabeled(self) -> torch.Tensor:
         """ECB class weights s_hat^u: Eq. 7 from unlabeled statistics only (BEM Eq. 11).
@@ -212,7 +237,7 @@ class BEMState(nn.Module):
         s_u = f / f.sum()
         s_prime = _normalize_or_uniform(self.entropy_unlabeled)
         mixed = torch.where(self.entropy_unlabeled_seen.any(), self.alpha * s_u + (1.0 - self.alpha) * s_prime, s_u)
-        return self._delta(mixed)
+        return self.delta_map(mixed)
 
     @staticmethod
     def sample_entropy(probs: torch.Tensor) -> torch.Tensor:
@@ -240,4 +265,5 @@ class BEMState(nn.Module):
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, num_unlabeled={self.num_unlabeled}, beta={self.beta}, "
                 f"alpha={self.alpha}, lambda_d={self.lambda_d}, lambda_e={self.lambda_e}, "
-                f"lambda_tau={self.lambda_tau}, delta={self.delta!r}, warmup_steps={self.warmup_steps}")
+                f"lambda_tau={self.lambda_tau}, delta={self.delta!r}, temperature={self.temperature}, "
+                f"warmup_steps={self.warmup_steps}")

@@ -96,7 +96,8 @@ class ClassBalancedLoss(nn.Module):
 class EntropyClassBalancedLoss(nn.Module):
     """BEM's entropy-based class-balanced loss: loss_i = w[q_i] * CE(logits_i, q_i) (BEM Eq. 11).
 
-    w = s_hat^u from ``state.s_hat_unlabeled()`` (BEM Eq. 7 on unlabeled statistics), read at
+    w = s_hat^u from ``state.s_hat_unlabeled()`` (BEM Eq. 7 on unlabeled statistics, through the
+    state's mapping delta: ``BEMState.delta_map``, softmax by default), read at
     every call, so updating the shared state changes this loss without rebuilding it. The
     state is held by reference (as the submodule ``state``), never copied.
 

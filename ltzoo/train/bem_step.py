@@ -4,7 +4,9 @@
 the class-balanced mix bank (CBMB), the "ecb" loss (Eq. 11) and CamMix (Algorithm 2). Its
 :meth:`BEMStep.loss` does, per iteration:
 
-1. weak forward (no gradient, train-mode BatchNorm as FixMatch) of labeled x and unlabeled u:
+1. weak forward (no gradient; BatchNorm normalises with the batch's statistics as in
+   FixMatch's train-mode forward, but its running statistics are left unchanged, see
+   :func:`~ltzoo.train.norm_stats.frozen_norm_stats`) of labeled x and unlabeled u:
    pseudo-labels q_m (line 3) and confidence mask M_u = max p >= tau (line 15);
 2. files the labeled batch under its labels and the unlabeled one under q (line 5); updates
    the state from the weak predictions (lines 6-9; all-reduced under DDP) and reads the
@@ -16,6 +18,9 @@ the class-balanced mix bank (CBMB), the "ecb" loss (Eq. 11) and CamMix (Algorith
    (``partner_features``: no further pass);
 5. CamMix of A_s(u_m) with the partners (line 13), per-sample lam = 1 - pasted area;
 6. one gradient forward of [A_w(x), u'] and the loss of Appendix A Eq. 12 (lines 16-21).
+
+So BatchNorm running statistics move once per iteration (``num_batches_tracked`` + 1), only
+in the gradient forward, exactly as in a plain FixMatch iteration.
 
 Choices (documented deviations): losses are means over the batch (the paper writes sums);
 lam is per sample (Algorithm 2 line 15 averages it over the batch); the unsupervised part is
@@ -38,6 +43,7 @@ from ltzoo.losses.class_balanced import EntropyClassBalancedLoss
 from ltzoo.mixers.cam import eval_mode
 from ltzoo.mixers.cammix import CamMix
 from ltzoo.samplers.mix_bank import ClassBalancedMixBank
+from ltzoo.train.norm_stats import frozen_norm_stats
 
 __all__ = ["BEMStep"]
 
@@ -49,7 +55,8 @@ class BEMStep:
         labeled_counts: (K,) labeled class counts (E^x, Eq. 2).
         num_labeled, num_unlabeled: Sizes of the labeled and unlabeled sets (bank index spaces; M).
         warmup_steps: Iterations before the state starts estimating (paper: 5 epochs).
-        alpha, delta: Eq. 7's balance and mapping ("softmax" or "convex").
+        alpha, delta: Eq. 7's balance and mapping ("softmax" or "convex", ``BEMState.delta_map``).
+        temperature: Temperature T of the "softmax" mapping, softmax(x / T) (1: the paper's).
         tau_c, tau_a: CamMix's CAM and area thresholds.
         seed: Seed of the bank's generator (give each rank its own).
         state_args: Further :class:`BEMState` arguments (beta, ema, lambda_d, lambda_e, lambda_tau).
@@ -57,9 +64,9 @@ class BEMStep:
 
     def __init__(self, labeled_counts: Sequence[float], num_labeled: int, num_unlabeled: int, warmup_steps: int,
                  alpha: float = 0.5, delta: str = "softmax", tau_c: float = 0.8, tau_a: float = 0.1, seed: int = 0,
-                 state_args: dict[str, Any] | None = None) -> None:
+                 state_args: dict[str, Any] | None = None, temperature: float = 1.0) -> None:
         self.state = BEMState(labeled_counts, num_unlabeled, alpha=alpha, delta=delta, warmup_steps=warmup_steps,
-                              **dict(state_args or {}))
+                              **{"temperature": temperature, **dict(state_args or {})})
         self.ecb = EntropyClassBalancedLoss(self.state, reduction="none")  # Eq. 11, holds the state
         self.bank = ClassBalancedMixBank(self.state, num_labeled, num_unlabeled, seed=seed)
         self.mixer = CamMix(tau_c=tau_c, tau_a=tau_a)
@@ -101,7 +108,7 @@ class BEMStep:
         xw, y, xi = labeled[0], labeled[1], labeled[2]
         uw, us, ui = unlabeled[0], unlabeled[1], unlabeled[3]
         b = xw.shape[0]
-        with torch.no_grad():  # line 3: pseudo-labels from the weak views
+        with torch.no_grad(), frozen_norm_stats(model):  # line 3: pseudo-labels; BN stats move only below
             probs = torch.softmax(model(torch.cat([xw, uw])).float(), dim=1)
         probs_x, probs_u = probs[:b], probs[b:]
         conf, q = probs_u.max(dim=1)

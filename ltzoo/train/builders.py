@@ -21,6 +21,7 @@ from ltzoo.registry import LOSSES, MIXERS, SAMPLERS
 
 __all__ = [
     "seed_everything", "build_model", "build_loss", "build_sampler", "build_mixer", "build_optimizer",
+    "weight_decay_groups",
     "build_ema", "build_train_loader", "build_eval_loader", "is_pair_sampler", "epoch_generator",
     "dataset_labels", "check_counts",
 ]
@@ -116,10 +117,51 @@ def build_mixer(name: str | None, mixer_args: dict[str, Any] | None = None) -> A
     return MIXERS.create(name, **dict(mixer_args or {}))
 
 
+def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two SGD parameter groups: weight decay on weights, none on biases and normalisation parameters.
+
+    A parameter with ``ndim <= 1`` (every bias, and the weight and bias of BatchNorm, LayerNorm,
+    GroupNorm, ...) goes to the group with ``weight_decay`` 0, as FixMatch's recipe does; conv and
+    linear weights (ndim >= 2) keep ``weight_decay``. Frozen parameters are left out; an empty
+    group is dropped.
+
+    Args:
+        model: The model to optimise.
+        weight_decay: Decay of the decayed group (>= 0).
+
+    Returns:
+        A list of ``{"params": [...], "weight_decay": ...}`` dicts for ``torch.optim.SGD``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": float(weight_decay)}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
 def build_optimizer(params: Any, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
                     nesterov: bool = False) -> torch.optim.SGD:
-    """SGD with momentum and weight decay on the parameters that require gradients."""
-    trainable = [p for p in params if p.requires_grad]
+    """SGD with momentum and weight decay on the parameters that require gradients.
+
+    Args:
+        params: An iterable of parameters, or of parameter-group dicts (e.g.
+            :func:`weight_decay_groups`; a group's own ``weight_decay`` wins over the argument).
+        lr, momentum, weight_decay, nesterov: SGD settings.
+
+    Returns:
+        The optimizer.
+    """
+    items = list(params)
+    if items and all(isinstance(g, dict) for g in items):
+        groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in items]
+        trainable: list[Any] = [g for g in groups if g["params"]]
+    else:
+        trainable = [p for p in items if p.requires_grad]
     if not trainable:
         raise ValueError("no trainable parameter to optimise")
     return torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)

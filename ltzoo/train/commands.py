@@ -61,7 +61,8 @@ _SSL_FLAGS: dict[str, tuple[str, Any, str]] = {
                                       '"gamma_u": 100}\' (gamma_u < 1: reversed)'),
     "--unlabeled-ratio": ("unlabeled_ratio", int, "mu, unlabeled images per labeled one in a batch"),
     "--threshold": ("threshold", float, "pseudo-label confidence threshold tau"),
-    "--iters-per-epoch": ("iters_per_epoch", int, "iterations per epoch"),
+    "--iters-per-epoch": ("iters_per_epoch", int, "iterations per epoch (default: the plugin's paper length, "
+                                                   "500 x 500 for bem, else 64 x 1024)"),
 }
 
 
@@ -120,7 +121,12 @@ def config_from_args(args: argparse.Namespace, cls: type | None = None):
     from ltzoo.train.supervised import default_tag
 
     cls = cls or TrainConfig
-    values = load_config(args.config, cls).to_dict() if args.config else {}
+    values = {}
+    if args.config:
+        loaded = load_config(args.config, cls)
+        values = loaded.to_dict()
+        for name in getattr(loaded, "_derived", ()):  # SSLConfig: lengths the file left to the plugin
+            values[name] = None
     flags = dict(_FLAGS, **(_SSL_FLAGS if cls is not TrainConfig else {}))
     for flag, (name, _, _) in flags.items():
         value = getattr(args, flag[2:].replace("-", "_"))

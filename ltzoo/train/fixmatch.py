@@ -14,7 +14,9 @@ argmax of f(A_w(u_m)), M_u = max prob >= tau, unlabeled batch mu * B, one forwar
 Conventions as ``train_supervised``: ``log.json`` / ``last.pt`` (every epoch) / ``metrics.json``
 / ``model/`` in ``output_dir``, ``resume=True``, callbacks, torchrun + DDP (per-rank batches
 B / N and mu B / N, one gradient forward per iteration), bit-identical resume on CPU with
-``num_workers=0``. Weight decay applies to every parameter (FixMatch exempts biases and BN).
+``num_workers=0``. Weight decay spares biases and normalisation parameters (every parameter with
+ndim <= 1, ``builders.weight_decay_groups``) as in FixMatch, unless ``decay_bias_norm``. BatchNorm
+running statistics move once per iteration, in the gradient forward (plain and BEM alike).
 """
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ def _build(cfg: SSLConfig, labeled: Any, unlabeled: Any, counts: Sequence[float]
     lab_view = IndexedDataset(raw_view(labeled), [ssl_views(labeled, flip=cfg.weak_flip)[0]])
     unl_view = IndexedDataset(raw_view(unlabeled), [weak, strong])
     b, bu = cfg.batch_size // world, cfg.batch_size * cfg.unlabeled_ratio // world
-    steps = min(cfg.iters_per_epoch or max(1, len(unlabeled) // (bu * world)), cfg.max_steps_per_epoch or 2**62)
+    steps = min(cfg.iters_per_epoch, cfg.max_steps_per_epoch or 2**62)
     total = cfg.epochs * steps  # T of UDAL, in iterations
     B.seed_everything(cfg.seed)
     model = B.build_model(cfg.model, cfg.head, num_classes, cfg.model_args).to(info.device)
@@ -78,13 +80,15 @@ def _build(cfg: SSLConfig, labeled: Any, unlabeled: Any, counts: Sequence[float]
         losses["sup"] = B.build_loss(cfg.loss or SUP_LOSS[cfg.plugin] or "ce", model, counts, cfg.loss_args, total)
     bem = None if cfg.plugin != "bem" else BEMStep(
         counts, len(labeled), len(unlabeled), int(round(cfg.bem_warmup_epochs * steps)), cfg.bem_alpha, cfg.bem_delta,
-        cfg.tau_c, cfg.tau_a, seed=cfg.seed * 7919 + 101 + info.rank, state_args=cfg.bem_args)
+        cfg.tau_c, cfg.tau_a, seed=cfg.seed * 7919 + 101 + info.rank, state_args=cfg.bem_args,
+        temperature=cfg.bem_temperature)
     if bem is not None:
         losses["ecb"] = bem.ecb  # saves the BEMState buffers with the losses
     losses.to(info.device)
     lab_loader, unl_loader = (ssl_loader(view, n, steps, cfg.seed + i, cfg.num_workers, info.device.type == "cuda")
                               for i, (view, n) in enumerate(((lab_view, b), (unl_view, bu))))
-    optimizer = B.build_optimizer(model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
+    params = model.parameters() if cfg.decay_bias_norm else B.weight_decay_groups(model, cfg.weight_decay)
+    optimizer = B.build_optimizer(params, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
     scheduler = build_scheduler(optimizer, cfg.schedule, cfg.epochs, steps, cfg.warmup_epochs, cfg.milestones,
                                 cfg.lr_gamma, cfg.min_lr)
     parts = RunParts(cfg, info, counts, num_classes, model, losses, lab_loader.sampler, lab_loader, steps, None,

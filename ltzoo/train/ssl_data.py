@@ -4,12 +4,17 @@
   LTSSL profiles (``ltssl_counts`` + ``ltssl_split``): "consistent" gamma_u = gamma_l,
   "uniform" gamma_u = 1, "reversed" gamma_u = 1 / gamma_l (the flipped profile).
 * :func:`ssl_views`: FixMatch's weak and strong augmentations of a dataset's raw images.
-  Tensor datasets (``TensorImageDataset``, e.g. digits_lt, already normalised): weak = random
-  crop (reflect padding size // 8) + horizontal flip; strong = torchvision's RandAugment
-  (2 ops, magnitude 10) applied to the image de-normalised to uint8, then the weak ops, then
-  Cutout (a square ``RandomErasing`` of up to 1/4 of the image, filled with 0 = the mean).
-  PIL datasets (CIFAR, image folders): weak = the dataset's own training transform (CIFAR:
-  crop + flip + normalise); strong = RandAugment on the PIL image, then weak, then Cutout.
+  weak = horizontal flip + random crop after REFLECTION padding of 1/8 of the side (4 px at 32);
+  strong = the weak geometry, then RandAugment with a random magnitude per operation
+  (:class:`~ltzoo.data.strong_augment.RandomMagnitudeRandAugment`: 2 operations, each with
+  probability 0.5 at a level drawn from 1..10), then normalisation, then Cutout of a fixed
+  square of half the side (16 x 16 at 32 px) filled with gray (FixMatch's reference order).
+  Tensor datasets (``TensorImageDataset``, e.g. digits_lt, already normalised): RandAugment
+  runs on the image de-normalised to uint8 (:class:`TensorRandAugment`). PIL datasets (CIFAR,
+  image folders): built from the dataset's training transform, a ``Compose`` whose steps
+  before ``ToTensor`` are the geometry (each ``RandomCrop`` switched to reflection padding)
+  and the rest (``ToTensor``, ``Normalize``) the tensor tail; any other transform serves
+  as the weak view as it is, the strong view adding RandAugment before and Cutout after it.
 * :class:`IndexedDataset`: items ``(*views, label, index)``, so BEM's mix bank can store
   dataset indices and fetch partners again (:meth:`IndexedDataset.weak`).
 * :func:`ssl_loader`: a loader of exactly ``steps * batch`` items per epoch and rank from the
@@ -26,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from ltzoo.data import TensorImageDataset, create_dataset, ltssl_counts, ltssl_split
+from ltzoo.data.strong_augment import Cutout, RandomMagnitudeRandAugment
 
 __all__ = ["IndexedDataset", "TensorWeakAugment", "TensorRandAugment", "ssl_views", "make_ltssl_split",
            "make_ltssl_digits", "ssl_loader", "raw_view"]
@@ -55,26 +61,30 @@ class TensorWeakAugment:
 
 
 class TensorRandAugment:
-    """torchvision's RandAugment on a normalised float tensor: de-normalise to uint8, augment, re-normalise.
+    """FixMatch's random-magnitude RandAugment on a normalised float tensor (de-normalise to uint8, augment, re-normalise).
 
     Args:
         mean, std: The dataset's normalisation (scalars or per-channel; digits_lt: 0.5, 0.5).
-        num_ops, magnitude: RandAugment's arguments.
+        num_ops, max_level: :class:`~ltzoo.data.strong_augment.RandomMagnitudeRandAugment`'s
+            arguments (2 operations, levels 1..10).
     """
 
     def __init__(self, mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.5, num_ops: int = 2,
-                 magnitude: int = 10) -> None:
+                 max_level: int = 10) -> None:
         self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
         self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
-        self.op = T.RandAugment(num_ops=num_ops, magnitude=magnitude)
+        self.op = RandomMagnitudeRandAugment(num_ops=num_ops, max_level=max_level)
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
         u8 = ((img * self.std + self.mean) * 255.0).round().clamp(0, 255).to(torch.uint8)
         return ((self.op(u8).float() / 255.0) - self.mean) / self.std
 
 
-def _cutout() -> T.RandomErasing:
-    return T.RandomErasing(p=1.0, scale=(0.02, 0.25), ratio=(1.0, 1.0), value=0.0)
+def _gray(mean: Any, std: Any) -> list[float]:
+    """FixMatch's gray Cutout fill (127 of 255) in normalised units, per channel."""
+    m = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
+    sd = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+    return ((127.0 / 255.0 - m) / sd).tolist()
 
 
 def raw_view(dataset: Any) -> Any:
@@ -85,24 +95,51 @@ def raw_view(dataset: Any) -> Any:
     return dataset.subset(np.arange(len(dataset)), transform=None)
 
 
+def _reflect(step: Callable) -> Callable:
+    """A ``RandomCrop`` with reflection padding instead of its padding mode (other steps unchanged)."""
+    if isinstance(step, T.RandomCrop) and step.padding:
+        return T.RandomCrop(step.size, padding=step.padding, pad_if_needed=step.pad_if_needed, padding_mode="reflect")
+    return step
+
+
+def _pil_views(transform: Callable) -> tuple[Callable, Callable]:
+    """Weak / strong views built from a PIL training transform (see the module docstring)."""
+    steps = list(transform.transforms) if isinstance(transform, T.Compose) else None
+    cut = None if steps is None else next((i for i, t in enumerate(steps) if isinstance(t, (T.ToTensor,
+                                                                                             T.PILToTensor))), None)
+    if cut is None:  # not a Compose with ToTensor: use the transform as the weak view, as it is
+        return transform, T.Compose([RandomMagnitudeRandAugment(), transform, Cutout(16, fill=0.0)])
+    geometry, tail = [_reflect(t) for t in steps[:cut]], steps[cut:]
+    norm = next((t for t in tail if isinstance(t, T.Normalize)), None)
+    fill = _gray(norm.mean, norm.std) if norm is not None else 127.0 / 255.0
+    sizes = [t.size for t in geometry if isinstance(t, (T.RandomCrop, T.RandomResizedCrop, T.CenterCrop))]
+    side = min(sizes[-1]) if sizes else 32
+    weak = T.Compose([*geometry, *tail])
+    strong = T.Compose([*geometry, RandomMagnitudeRandAugment(), *tail, Cutout(max(1, side // 2), fill=fill)])
+    return weak, strong
+
+
 def ssl_views(dataset: Any, flip: bool = True, mean: float | Sequence[float] = 0.5,
               std: float | Sequence[float] = 0.5) -> tuple[Callable, Callable]:
     """``(weak, strong)`` transforms of the raw images of ``dataset`` (see the module docstring).
 
     Args:
         dataset: An ltzoo dataset (its raw items are tensors or PIL images).
-        flip: Tensor datasets only: flip in the weak view (PIL datasets use their own transform).
+        flip: Tensor datasets only: flip in the weak view (PIL datasets use their own transform's).
         mean, std: Tensor datasets only: their normalisation, undone for RandAugment.
+
+    Returns:
+        The weak and the strong view, each a callable on one raw image.
     """
     if isinstance(dataset, TensorImageDataset):
         size = int(dataset.images.shape[-1])
         weak = TensorWeakAugment(max(1, size // 8), flip)
-        return weak, T.Compose([TensorRandAugment(mean, std), weak, _cutout()])
-    weak = getattr(dataset, "transform", None)
-    if weak is None:
-        raise ValueError("the labeled/unlabeled set has no training transform to serve as the weak view "
+        return weak, T.Compose([weak, TensorRandAugment(mean, std), Cutout(max(1, size // 2), fill=_gray(mean, std))])
+    transform = getattr(dataset, "transform", None)
+    if transform is None:
+        raise ValueError("the labeled/unlabeled set has no training transform to derive the weak view from "
                          "(e.g. cifar_train_transform())")
-    return weak, T.Compose([T.RandAugment(num_ops=2, magnitude=10), weak, _cutout()])
+    return _pil_views(transform)
 
 
 class IndexedDataset(Dataset):

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -99,13 +101,36 @@ def test_s_hat_softmax_eq7():
     assert state.s_hat().sum().item() == pytest.approx(1.0, abs=1e-6)
 
 
-def test_s_hat_convex_mapping():
+def test_fidelity_s_hat_convex_mapping_after_max_normalisation():
     state = fed_state(alpha=0.5, delta="convex")
     e = state.entropy_labeled + state.entropy_unlabeled
     x = 0.5 * state.s() + 0.5 * e / e.sum()
-    y = x / (2 - x)
-    assert torch.allclose(state.s_hat(), y / y.sum(), atol=1e-6)
-    assert not torch.allclose(state.s_hat(), x / x.sum(), atol=1e-4)  # the mapping sharpens
+    y = [float(v) / float(max(x)) for v in x]  # x / max(x), written out entry by entry
+    y = [v / (2 - v) for v in y]  # FlexMatch's convex mapping
+    expected = torch.tensor([v / sum(y) for v in y])
+    assert torch.allclose(state.s_hat(), expected, atol=1e-6)
+    assert float(state.s_hat()[int(x.argmax())]) == pytest.approx(1 / sum(y), abs=1e-6)  # the max maps to 1
+    # sharper than x itself: the largest / smallest ratio grows
+    ratio = lambda v: float(v.max() / v.min())  # noqa: E731
+    assert ratio(state.s_hat()) > ratio(x) > ratio(torch.softmax(x, 0))
+
+
+def test_fidelity_s_hat_softmax_temperature():
+    state = fed_state(alpha=0.5, delta="softmax", temperature=0.05)
+    e = state.entropy_labeled + state.entropy_unlabeled
+    x = 0.5 * state.s() + 0.5 * e / e.sum()
+    z = [math.exp(float(v) / 0.05) for v in x]
+    assert torch.allclose(state.s_hat(), torch.tensor([v / sum(z) for v in z]), atol=1e-6)
+    flat = fed_state(alpha=0.5, delta="softmax")  # T = 1 is the plain softmax (the default)
+    assert torch.allclose(flat.s_hat(), torch.softmax(x, 0), atol=1e-6)
+    f = 1 / eff(M * state.unlabeled_dist.double(), 0.999)  # the ECB weights s_hat^u use the same mapping
+    xu = 0.5 * f / f.sum() + 0.5 * state.entropy_unlabeled.double() / state.entropy_unlabeled.double().sum()
+    zu = [math.exp(float(v) / 0.05) for v in xu]
+    assert torch.allclose(state.s_hat_unlabeled().double(), torch.tensor([v / sum(zu) for v in zu]).double(),
+                          atol=1e-5)
+    for bad in (0, -1.0, float("inf"), True):
+        with pytest.raises(ValueError, match="temperature"):
+            BEMState(COUNTS, M, temperature=bad)
 
 
 def test_s_hat_unlabeled_uses_unlabeled_statistics_only():
@@ -232,3 +257,18 @@ def test_bad_arguments():
         ltzoo.create_loss("ecb", state=object())
     with pytest.raises(ValueError, match="normalization"):
         ltzoo.create_loss("ecb", state=BEMState(COUNTS, M), normalization="sum_to_two")
+
+
+def test_fidelity_softmax_mapping_is_nearly_flat_on_the_cifar10_ltssl_state():
+    """CIFAR-10 N1 = 500, M1 = 4000, gamma 100, d^u converged to the true shares: Eq. 2-4 and 7 by hand."""
+    labeled = [math.floor(500 * 100 ** (-c / 9)) for c in range(10)]
+    unlabeled = [math.floor(4000 * 100 ** (-c / 9)) for c in range(10)]
+    e = [(1 - 0.999 ** n) / 0.001 + (1 - 0.999 ** m) / 0.001 for n, m in zip(labeled, unlabeled)]  # E^x + E^u
+    s = [(1 / v) / sum(1 / w for w in e) for v in e]  # Eq. 4
+    soft = [math.exp(v) for v in s]  # Eq. 7 with alpha = 1 and delta = softmax
+    state = BEMState(labeled, sum(unlabeled), alpha=1.0)
+    state.unlabeled_dist.copy_(torch.tensor(unlabeled, dtype=torch.float32) / sum(unlabeled))
+    assert s[9] / s[0] == pytest.approx(31.1, abs=0.05)
+    assert float(state.s()[9] / state.s()[0]) == pytest.approx(s[9] / s[0], rel=1e-4)
+    assert float(state.s_hat()[9] / state.s_hat()[0]) == pytest.approx(soft[9] / soft[0], rel=1e-4)
+    assert soft[9] / soft[0] < 1.5  # the softmax leaves a 31x quantity imbalance at ~1.4x

@@ -38,10 +38,12 @@ class Spy:
     """Records BEM's state at every epoch end and the mix bank's draws (n, source)."""
 
     def __init__(self):
-        self.epochs, self.draws, self.sup = [], [], None
+        self.epochs, self.draws, self.sup, self.bn_counts = [], [], None, []
 
     def on_epoch_end(self, info):
         self.sup = info["parts"].loss_fn["sup"]
+        self.bn_counts.append([int(m.num_batches_tracked) for m in info["parts"].model.modules()
+                               if isinstance(m, torch.nn.BatchNorm2d)])
         ecb = info["parts"].loss_fn["ecb"] if "ecb" in info["parts"].loss_fn else None
         if ecb is not None:
             self.epochs.append({k: v.clone() for k, v in ecb.state.state_dict().items()})
@@ -93,6 +95,29 @@ def test_each_plugin_trains_end_to_end_and_writes_its_log(runs, ltssl, plugin):
         model = ltzoo.create_model(f"local-dir:{folder / 'model'}", pretrained=True)
         assert model.pretrained_cfg["tag"] == "digits_lt_r10_fixmatch_bem"
         assert model.pretrained_cfg["metrics"]["top1"] == pytest.approx(result["metrics"]["top1"])
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_fidelity_bn_running_stats_move_once_per_step(runs, plugin):
+    """num_batches_tracked counts BatchNorm updates: exactly one per iteration (4 per epoch), BEM included."""
+    counts = runs[plugin][2].bn_counts
+    assert len(counts) == 2 and len(counts[0]) == 4  # small_cnn: 4 BatchNorm2d layers
+    assert counts == [[4] * 4, [8] * 4]
+
+
+@pytest.mark.parametrize("plugin", ["none", "bem"])
+def test_fidelity_weight_decay_spares_biases_and_norm_parameters(runs, plugin):
+    """The saved optimizer has a decayed group of the >= 2-d weights and an undecayed one of the rest."""
+    result, folder, _ = runs[plugin]
+    opt = load_checkpoint(folder / "last.pt")["optimizer"]
+    shapes = {g["weight_decay"]: sorted(tuple(opt["state"][i]["momentum_buffer"].shape) for i in g["params"])
+              for g in opt["param_groups"]}  # a parameter's momentum buffer has its shape
+    model = result["model"]
+    bn = {id(p) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()}
+    exempt = [p for n, p in model.named_parameters() if id(p) in bn or n.endswith("bias")]
+    assert sorted(shapes) == [0.0, 5e-4] and len(exempt) == 9  # 4 BN x (weight, bias) + the fc bias
+    assert shapes[0.0] == sorted(tuple(p.shape) for p in exempt)
+    assert shapes[5e-4] == sorted(tuple(p.shape) for p in model.parameters() if all(p is not q for q in exempt))
 
 
 def test_la_plugin_uses_the_logit_adjusted_supervised_loss(runs):
@@ -179,6 +204,43 @@ def test_bem_loss_is_eq12_term_by_term(ltssl):
     assert bool((t["lam"][~(t["high"] | t["low"])] == 1).all())  # a sample in neither mask stays unmixed
 
 
+def test_fidelity_bem_step_moves_bn_statistics_only_in_the_gradient_forward(ltssl):
+    """After a BEM step the BN buffers equal those of ONE train-mode forward of the gradient batch."""
+    from ltzoo.train.bem_step import BEMStep
+    from ltzoo.train.ssl_data import IndexedDataset, raw_view
+
+    lab, unl, _ = ltssl
+    torch.manual_seed(0)
+    model = ltzoo.create_model("small_cnn", num_classes=10).train()
+    weak, strong = ssl_views(unl)
+    lab_view, unl_view = IndexedDataset(raw_view(lab), [weak]), IndexedDataset(raw_view(unl), [weak, strong])
+    bem = BEMStep(lab.class_counts, len(lab), len(unl), warmup_steps=0, state_args={"ema": 0.5})
+    batch = lambda view, idx: [torch.stack(t) if isinstance(t[0], torch.Tensor) else torch.tensor(t)  # noqa: E731
+                               for t in zip(*(view[i] for i in idx))]
+    seen = {}
+
+    def forward(x):
+        seen["x"] = x.detach().clone()
+        return model(x)
+
+    bn_keys = [k for k in model.state_dict() if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert len(bn_keys) == 12
+    for it in range(3):
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        labeled, unlabeled = batch(lab_view, range(8 * it, 8 * it + 8)), batch(unl_view, range(24 * it, 24 * it + 24))
+        bem.loss(forward, model, labeled, unlabeled, torch.nn.CrossEntropyLoss(reduction="none"), lab_view, unl_view,
+                 threshold=0.12, lambda_u=1.0)
+        reference = ltzoo.create_model("small_cnn", num_classes=10)
+        reference.load_state_dict(before)
+        with torch.no_grad():
+            reference.train()(seen["x"])  # one train-mode forward of [A_w(x), u']
+        after, expected = model.state_dict(), reference.state_dict()
+        for k in bn_keys:
+            assert torch.allclose(after[k].float(), expected[k].float(), atol=1e-6), (it, k)
+        assert all(int(after[k]) == it + 1 for k in bn_keys if k.endswith("num_batches_tracked"))
+    assert seen["x"].shape[0] == 8 + 24  # the gradient forward holds the labeled and the mixed unlabeled batch
+
+
 @pytest.mark.parametrize("gamma_u, expected", [(10, UNLABELED), (1, [60] * 10), (0.1, UNLABELED[::-1])],
                          ids=["consistent", "uniform", "reversed"])
 def test_ltssl_splits_have_the_right_counts(gamma_u, expected):
@@ -217,23 +279,74 @@ def _equal(a, b):
     return a == b
 
 
-def test_views_of_a_pil_dataset_use_its_transform_as_the_weak_view():
+def _pil_cifar_like():
     from PIL import Image
 
     from ltzoo.data import LongTailedSubset, cifar_train_transform
+
+    yy, xx = np.mgrid[0:32, 0:32]
+    pattern = np.stack([yy * 7, xx * 7, (yy + xx) * 3], -1).astype(np.uint8)  # every pixel tells its position
 
     class Source:
         classes = [str(c) for c in range(10)]
         targets = list(range(10)) * 2
 
         def __getitem__(self, i):
-            return Image.fromarray(np.full((32, 32, 3), 12 * i, dtype=np.uint8)), self.targets[i]
+            return Image.fromarray(pattern), self.targets[i]
 
     data = LongTailedSubset(Source(), transform=cifar_train_transform())
+    return data, pattern
+
+
+def _crops_of_reflect_padding(pattern, pad):
+    padded = np.pad(pattern, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")  # numpy's reflect: no edge repeat
+    size = pattern.shape[0]
+    return [c for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+            for c in (padded[dy:dy + size, dx:dx + size], padded[dy:dy + size, dx:dx + size][:, ::-1])]
+
+
+def test_fidelity_weak_view_pads_by_reflection():
+    from ltzoo.data import CIFAR_MEAN, CIFAR_STD
+
+    data, pattern = _pil_cifar_like()
     weak, strong = ssl_views(data)
-    assert weak is data.transform
     raw = data.subset(np.arange(len(data)), transform=None)[5][0]
-    assert isinstance(raw, Image.Image) and strong(raw).shape == (3, 32, 32)
+    crops = _crops_of_reflect_padding(pattern, 4)
+    mean, std = torch.tensor(CIFAR_MEAN).view(3, 1, 1), torch.tensor(CIFAR_STD).view(3, 1, 1)
+    torch.manual_seed(0)
+    shifted = 0
+    for _ in range(20):
+        out = ((weak(raw) * std + mean) * 255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+        hits = [i for i, c in enumerate(crops) if np.array_equal(out, c)]
+        assert hits, "the weak view is not a crop of the reflection-padded image"
+        shifted += hits[0] // 2 != 4 * 9 + 4  # not the centred crop: padding pixels are visible
+    assert shifted > 10
+    assert strong(raw).shape == (3, 32, 32)
+    # a tensor dataset's weak view: the same check on (C, H, W) tensors (padding 16 // 8 = 2)
+    source = TensorImageDataset(torch.as_tensor(pattern[:16, :16]).permute(2, 0, 1).float()[None], [0], ["0"])
+    tweak, _ = ssl_views(source)
+    tcrops = _crops_of_reflect_padding(pattern[:16, :16].astype(np.float32), 2)
+    for _ in range(10):
+        out = tweak(source.images[0]).permute(1, 2, 0).numpy()
+        assert any(np.array_equal(out, c) for c in tcrops)
+
+
+def test_fidelity_strong_view_ends_with_a_16x16_gray_cutout():
+    from ltzoo.data import CIFAR_MEAN, CIFAR_STD
+
+    data, _ = _pil_cifar_like()
+    _, strong = ssl_views(data)
+    raw = data.subset(np.arange(len(data)), transform=None)[0][0]
+    gray = (127 / 255 - torch.tensor(CIFAR_MEAN)) / torch.tensor(CIFAR_STD)  # FixMatch's gray fill, normalised
+    torch.manual_seed(1)
+    full = 0
+    for _ in range(30):
+        out = strong(raw)
+        mask = torch.isclose(out, gray.view(3, 1, 1), atol=1e-6).all(0)
+        rows, cols = int(mask.any(1).sum()), int(mask.any(0).sum())
+        assert rows <= 16 and cols <= 16 and int(mask.sum()) >= 8 * 8
+        full += rows == cols == 16
+    assert full > 5
 
 
 @pytest.mark.parametrize("plugin", ["none", "bem"])
