@@ -37,7 +37,7 @@ from ltzoo.train.checkpoint import load_checkpoint, save_checkpoint
 from ltzoo.train.config import TrainConfig
 from ltzoo.train.distributed import all_reduce_sum, barrier, gather_objects, init_distributed, wrap_ddp
 from ltzoo.train.epoch import progress_enabled, to_device
-from ltzoo.train.evaluation import evaluate_run, group_kwargs, limit_test_set, write_json
+from ltzoo.train.evaluation import evaluate_run, group_split_fields, limit_test_set, resolve_group_split, write_json
 from ltzoo.train.objective import TrainForward
 from ltzoo.train.parts import RunParts, load_parts_state, parts_state
 from ltzoo.train.schedule import build_scheduler
@@ -200,6 +200,8 @@ def train_fixmatch(cfg: SSLConfig | TrainConfig | Mapping[str, Any], labeled_set
     counts = class_counts if class_counts is not None else getattr(labeled_set, "class_counts", None)
     if counts is None:
         raise ValueError("class_counts is required when the labeled set has no .class_counts")
+    groups = resolve_group_split(cfg, labeled_set)  # the dataset's many / medium / few unless told otherwise
+    cfg = cfg.replace(**group_split_fields(groups))
     run = _build(cfg, labeled_set, unlabeled_set, counts, info)
     parts, out_dir, main = run.parts, (Path(cfg.output_dir) if cfg.output_dir else None), info.rank == 0
     epoch0, step, history = 0, 0, []
@@ -220,7 +222,6 @@ def train_fixmatch(cfg: SSLConfig | TrainConfig | Mapping[str, Any], labeled_set
     progress = progress_enabled(cfg.progress) and main
     test_loader = B.build_eval_loader(limit_test_set(test_set, cfg.max_eval_samples), cfg.eval_batch_size,
                                       cfg.num_workers)
-    groups = group_kwargs(cfg.group_ranges, cfg.many_threshold, cfg.few_threshold)
     models = {"metrics": parts.model, "ema_metrics": None if parts.ema is None else parts.ema.module}
     cbs, stopped = list(callbacks or []), False
     for epoch in tqdm(range(epoch0, cfg.epochs), initial=epoch0, total=cfg.epochs, desc="epochs",
