@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ltzoo.distributed import all_reduce_sum
-from ltzoo.losses.class_balanced import check_beta, effective_number
+from ltzoo.losses.effective_number import check_beta, effective_number
 from ltzoo.validation import check_num_classes, class_counts_tensor
 
 __all__ = ["BEMState"]

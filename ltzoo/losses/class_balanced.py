@@ -11,51 +11,22 @@ sum_i w_i CE_i / sum_i w_i of ``F.cross_entropy(weight=...)``.
 """
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ltzoo.losses.bem_state import BEMState
 from ltzoo.losses.checks import check_logits_and_target
+from ltzoo.losses.effective_number import check_beta, effective_number
 from ltzoo.losses.reduction import check_reduction, reduce_loss
 from ltzoo.registry import LOSSES
 from ltzoo.validation import class_counts_tensor
 
-if TYPE_CHECKING:
-    from ltzoo.losses.bem_state import BEMState
-
 __all__ = ["ClassBalancedLoss", "EntropyClassBalancedLoss", "effective_number", "check_beta"]
 
 NORMALIZATIONS = ("sum_to_k", "sum_to_one")
-
-
-def check_beta(beta: float, name: str = "beta") -> float:
-    """Return ``beta`` as a float if it lies in [0, 1); raise ValueError otherwise."""
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1), got {beta!r}")
-    return float(beta)
-
-
-def effective_number(counts: torch.Tensor, beta: float) -> torch.Tensor:
-    """Effective number of samples E = (1 - beta^n) / (1 - beta) (Cui et al.; BEM Eq. 2).
-
-    Computed in float64 as -expm1(n log beta) / (1 - beta), accurate for beta close to 1.
-    E grows from 1 at n = 1 towards 1 / (1 - beta); beta = 0 gives E = 1 for every n > 0.
-
-    Args:
-        counts: Non-negative (K,) counts (fractional counts allowed, e.g. M * d^u).
-        beta: Overlap hyper-parameter in [0, 1).
-
-    Returns:
-        The (K,) effective numbers, float32, on the device of ``counts``.
-    """
-    beta = check_beta(beta)
-    n = torch.as_tensor(counts).to(torch.float64)
-    if beta == 0.0:
-        return (n > 0).to(torch.float32)
-    return (-torch.expm1(n * math.log(beta)) / (1.0 - beta)).to(torch.float32)
 
 
 @LOSSES.register("class_balanced")
@@ -116,10 +87,8 @@ class EntropyClassBalancedLoss(nn.Module):
         reduction: "mean", "sum" or "none".
     """
 
-    def __init__(self, state: "BEMState", normalization: str = "sum_to_k", reduction: str = "mean") -> None:
+    def __init__(self, state: BEMState, normalization: str = "sum_to_k", reduction: str = "mean") -> None:
         super().__init__()
-        from ltzoo.losses.bem_state import BEMState  # late import: bem_state imports this module
-
         if not isinstance(state, BEMState):
             raise TypeError(f"state must be a BEMState (shared with the mix bank), got {type(state).__name__}")
         if normalization not in NORMALIZATIONS:
