@@ -99,8 +99,9 @@ class LabelAwareSmoothingLoss(nn.Module):
             The loss, reduced by ``reduction``.
         """
         check_logits_and_target(logits, target, self.eps.numel())
-        log_p = F.log_softmax(logits.float(), dim=1)
-        eps = self.eps.to(log_p.device)[target]
+        x = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+        log_p = F.log_softmax(x, dim=1)
+        eps = self.eps.to(device=log_p.device, dtype=log_p.dtype)[target]
         nll = -log_p.gather(1, target[:, None]).squeeze(1)
         uniform = -log_p.mean(dim=1)  # -(1/K) sum_k log p_k
         return reduce_loss((1.0 - eps) * nll + eps * uniform, self.reduction)

@@ -37,6 +37,18 @@ from ltzoo.train.objective import mixer_extras, takes_features
 __all__ = ["posttrain_classifier", "cosine_epoch_factor"]
 
 
+def _broadcast_buffers(model: nn.Module) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every process (no-op in one process)."""
+    from ltzoo.distributed import is_distributed
+
+    if not is_distributed():
+        return
+    import torch.distributed as dist
+
+    for buf in model.buffers():
+        dist.broadcast(buf.data, src=0)
+
+
 def cosine_epoch_factor(epoch: int, epochs: int) -> float:
     """The authors' per-epoch cosine: 0.5 * (1 + cos(pi * epoch / epochs)) for 0-based ``epoch``."""
     return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
@@ -183,6 +195,7 @@ def posttrain_classifier(
         for p, flag in flags:
             p.requires_grad_(flag)
         model.eval()
+    _broadcast_buffers(model)  # the last batch's BatchNorm update is per process: take rank 0's, as DDP does
     scale = None
     if scaler is not None:
         fold_logit_scale(model.get_classifier(), scaler.scale)
