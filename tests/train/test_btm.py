@@ -207,3 +207,20 @@ def test_fidelity_btm_finetune_steps_count(stage1):
         mp.setattr(btm_module, "train_one_epoch", spy)
         finetune_on_subset(model, train, np.arange(100), cfg, seed=0, total_steps=10)
     assert sum(steps) == 10  # compute-matched controls: exactly total_steps SGD steps
+
+
+def test_fidelity_btm_command_runs_the_fc_stage_for_an_la_run(tmp_path, capsys):
+    from ltzoo.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--imb-ratio", "20", "--model", "small_cnn", "--epochs", "1",
+                 "--loss", "logit_adjusted", "--output-dir", str(run), "--no-progress",
+                 "--set", 'data_args={"image_size": 16}']) == 0
+    out = tmp_path / "btm"
+    assert main(["btm", str(run), "--out", str(out), "--subsets", "1", "--epochs", "1", "--fc-epochs", "1",
+                 "--posttrain-epochs", "1", "--batch-size", "32"]) == 0
+    assert "FC stage (auto): ran because stage-1 loss is 'logit_adjusted'" in capsys.readouterr().out
+    report = json.loads((out / "btm_report.json").read_text())
+    assert report["fc_stage"]["ran"] and report["fc_stage"]["epochs"] == 1 and report["posttrain"]["mode"] == "mislas"
+    model = ltzoo.create_model(f"local-dir:{out / 'model'}", pretrained=True)
+    assert model.pretrained_cfg["recipe"]["fc_stage"]["ran"] is True
