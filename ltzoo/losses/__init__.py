@@ -7,6 +7,7 @@ from ltzoo.losses.bem_state import BEMState
 from ltzoo.losses.ce import CrossEntropyLoss
 from ltzoo.losses.class_balanced import ClassBalancedLoss, EntropyClassBalancedLoss, effective_number
 from ltzoo.losses.dot_regression import DotRegressionLoss
+from ltzoo.losses.label_aware_smoothing import LabelAwareSmoothingLoss, label_aware_epsilons
 from ltzoo.losses.logit_adjusted import BalancedSoftmaxLoss, LogitAdjustedLoss, log_prior, posthoc_adjust
 from ltzoo.losses.mixed_singleton import MixedSingletonLoss, mixed_label_index, mixed_label_pair
 from ltzoo.losses.udal import UDALLoss
@@ -14,6 +15,7 @@ from ltzoo.losses.dlsa import ClusterBalanceLoss, DLSALoss, DLSAMLELoss, DLSAPur
 
 __all__ = [
     "BEMState", "CrossEntropyLoss", "ClassBalancedLoss", "EntropyClassBalancedLoss", "effective_number",
-    "DotRegressionLoss", "BalancedSoftmaxLoss", "LogitAdjustedLoss", "log_prior", "posthoc_adjust",
+    "DotRegressionLoss", "LabelAwareSmoothingLoss", "label_aware_epsilons", "BalancedSoftmaxLoss",
+    "LogitAdjustedLoss", "log_prior", "posthoc_adjust",
     "MixedSingletonLoss", "mixed_label_index", "mixed_label_pair", "UDALLoss",
 ]

@@ -1,13 +1,17 @@
-"""Decoupled classifier retraining (cRT, Kang et al. ICLR 2020; BTM's post-training stage).
+"""Decoupled classifier retraining (cRT, Kang et al. ICLR 2020; BTM's "FC" stage and, as an
+option, a fast cached-feature post-training).
 
 The backbone is frozen (no gradients, BatchNorm in eval mode, running statistics untouched), the
-head is re-initialised and trained alone with a class-aware (or class-balanced) sampler, SGD and
-a per-iteration cosine schedule. With ``cache_features=True`` (default) the pooled features of the
+head is re-initialised (``reinit=True``, cRT) or kept and fine-tuned (``reinit=False``) and
+trained alone with a class-aware, class-balanced or random sampler, SGD and a per-iteration
+cosine schedule. (BTM's default post-training is the MiSLAS-style stage in
+:mod:`ltzoo.train.posttrain`: kept classifier, shifted BatchNorm, label-aware smoothing, LWS.) With ``cache_features=True`` (default) the pooled features of the
 training set are computed ONCE, without augmentation (pass the training set with the test
 transform, e.g. :func:`without_augmentation`), and the head trains on them: an epoch costs a
 few matrix products. Under torch.distributed every rank computes the same cached features and
 trains the same head on the same (unsharded) plan, so the heads agree without communication;
-without caching, the sampler shards and the head is wrapped in DDP.
+without caching, the sampler shards, the head is wrapped in DDP, an optional mixer mixes the
+images, and every epoch keeps all its images (near-equal batches, no ``drop_last``).
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ from ltzoo.train import builders as B
 from ltzoo.train.distributed import wrap_ddp
 from ltzoo.train.features import extract_features
 from ltzoo.train.epoch import train_one_epoch
+from ltzoo.train.even_batches import even_batch_loader
+from ltzoo.train.objective import mixer_extras
 from ltzoo.train.schedule import build_scheduler
 
 __all__ = ["retrain_classifier", "without_augmentation"]
@@ -90,6 +96,8 @@ def retrain_classifier(
     class_counts: Any = None,
     reinit: bool = True,
     cache_features: bool = True,
+    mixer: str | None = None,
+    mixer_args: dict[str, Any] | None = None,
     seed: int = 0,
     num_workers: int = 0,
     progress: bool = False,
@@ -109,13 +117,18 @@ def retrain_classifier(
         class_counts: Counts for losses that take them (default: the labels' histogram).
         reinit: Re-initialise the head first (``reset_classifier``); False fine-tunes it.
         cache_features: Compute the pooled features once and train on them.
-        seed: Seeds the head init and the sampler.
+        mixer, mixer_args: A registered mixer for the image path (``cache_features=False``), e.g.
+            the stage-1 run's "mixup"; cached features cannot be mixed.
+        seed: Seeds the head init, the sampler and the mixer.
         num_workers: Loader workers for the image passes.
         progress: tqdm bars.
 
     Returns:
-        The model: backbone unchanged (and ``requires_grad`` flags restored), new head, in eval mode.
+        The model: backbone unchanged (and ``requires_grad`` flags restored), retrained head, in eval mode.
     """
+    if mixer is not None and cache_features:
+        raise ValueError(f"mixer={mixer!r} mixes images, but cache_features=True trains on cached features: "
+                         "set cache_features=False to mix")
     device = next(model.parameters()).device
     labels = B.dataset_labels(train_set)
     k = int(model.num_classes)
@@ -144,13 +157,16 @@ def retrain_classifier(
             loader = DataLoader(data, batch_size=batch_size, sampler=plan, drop_last=len(plan) >= batch_size)
         else:
             forward = wrap_ddp(_FrozenBackboneForward(model), device)
-            loader = B.build_train_loader(train_set, plan, batch_size, num_workers)
+            loader = even_batch_loader(train_set, plan, batch_size, num_workers)  # no image dropped
+        mix = B.build_mixer(mixer, mixer_args)
+        mix_gen = torch.Generator().manual_seed(seed * 7919 + 31)
         optimizer = B.build_optimizer(head.parameters(), lr, momentum, weight_decay)
         scheduler = build_scheduler(optimizer, "cosine", epochs, len(loader))
         for epoch in tqdm(range(epochs), desc="classifier retraining", disable=not progress, leave=False):
             plan.set_epoch(epoch)
             loader.generator = B.epoch_generator(seed, epoch)
-            train_one_epoch(forward, loss_fn, loader, optimizer, scheduler, device, progress=False)
+            train_one_epoch(forward, loss_fn, loader, optimizer, scheduler, device, mixer=mix, mix_generator=mix_gen,
+                            mixer_kwargs=mixer_extras(mix, model), progress=False)
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import ltzoo
-from ltzoo.train.btm import BTMConfig, finetune_on_subset, report_table, train_btm
+from ltzoo.train.btm import BTMConfig, finetune_on_subset, finetune_steps, report_table, train_btm
 from ltzoo.train.data import build_datasets
 from ltzoo.train.demo import demo_config
 from ltzoo.train.supervised import train_supervised
@@ -75,7 +75,9 @@ def test_finetune_changes_a_copy_only(stage1):
 
 
 @pytest.mark.parametrize("kwargs,match", [({"num_subsets": 0}, "num_subsets"), ({"per_class": 1.5}, "per_class"),
-                                          ({"finetune_lr": 0}, "finetune_lr"), ({"posttrain_epochs": -1}, "posttrain_epochs")])
+                                          ({"finetune_lr": 0}, "finetune_lr"), ({"posttrain_epochs": -1}, "posttrain_epochs"),
+                                          ({"fc_stage": "maybe"}, "fc_stage"), ({"posttrain": "crt"}, "posttrain"),
+                                          ({"posttrain_lr_factor": 0}, "posttrain_lr_factor")])
 def test_bad_btm_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         BTMConfig(**kwargs)
@@ -115,3 +117,110 @@ def test_btm_command_from_a_run_folder(tmp_path):
     report = json.loads((out / "btm_report.json").read_text())
     assert metrics["top1"] == pytest.approx(report["posttrained"]["top1"])
     assert model.pretrained_cfg["extra_metrics"]["stage1"]["top1"] == pytest.approx(report["stage1"]["top1"])
+
+
+class _CountingSet(torch.utils.data.Dataset):
+    """Counts how often each item is read."""
+
+    def __init__(self, base):
+        self.base, self.targets = base, base.targets
+        self.reads = np.zeros(len(base), dtype=np.int64)
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        self.reads[i] += 1
+        return self.base[i]
+
+
+def test_fidelity_btm_finetune_reads_every_subset_image_each_epoch(stage1):
+    model, train, _, _ = stage1[0]
+    counting = _CountingSet(train)
+    subset = np.arange(0, 300, 3)  # 100 images: batch 32 would drop 4 per epoch with drop_last
+    finetune_on_subset(model, counting, subset, BTMConfig(finetune_epochs=3, batch_size=32), seed=0)
+    assert counting.reads[subset].tolist() == [3] * 100 and counting.reads.sum() == 300
+
+
+def test_fidelity_btm_finetune_uses_the_stage1_mixer(stage1, monkeypatch):
+    from ltzoo.train import btm as btm_module
+
+    model, train, test, _ = stage1[0]
+    recipe = demo_config(mixer="mixup", mixer_args={"alpha": 0.2}).to_dict()
+    cfg = BTMConfig(**{**BTM, "num_subsets": 1, "finetune_epochs": 1, "posttrain_epochs": 0})
+    assert btm_module.resolve_mixer(cfg, recipe) == ("mixup", {"alpha": 0.2})
+    assert btm_module.resolve_mixer(BTMConfig(mixer=None), recipe) == (None, {})
+    lams = []
+    real = btm_module.train_one_epoch
+
+    def spy(*args, **kwargs):
+        mixer = kwargs["mixer"]
+        lams.append(mixer is not None and mixer.alpha)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(btm_module, "train_one_epoch", spy)
+    report = train_btm(model, train, test, cfg=cfg, progress=False, stage1_recipe=recipe)["report"]
+    assert lams == [0.2] and report["finetune"]["mixer"] == "mixup"
+
+
+def test_fidelity_btm_finetune_of_an_ms_head_uses_pairs_the_ms_loss_accepts():
+    train, test, _ = build_datasets(demo_config())
+    torch.manual_seed(0)
+    model = ltzoo.create_model("small_cnn", head="ms", num_classes=10)
+    from ltzoo.merge import balanced_subsets
+
+    subset = balanced_subsets(train.targets, 1, 10, seed=0, num_classes=10)[0]
+    cfg = BTMConfig(finetune_epochs=2, batch_size=32)  # loss None: the "ms" head's mixed_singleton
+    tuned = finetune_on_subset(model, train, subset, cfg, seed=0, mixer="mixup", mixer_args={"alpha": 1.0})
+    assert not torch.equal(tuned.head.fc.weight, model.head.fc.weight)  # trained (the MS loss refuses y_a == y_b)
+    with pytest.raises(ValueError, match="mixed labels"):
+        finetune_on_subset(model, train, subset, cfg, seed=0, mixer=None)
+
+
+def test_fidelity_btm_posttrained_classifier_starts_from_the_merged_one(stage1):
+    model, train, test, _ = stage1[0]
+    base = {**BTM, "num_subsets": 2, "finetune_epochs": 2, "posttrain_epochs": 1, "posttrain_lr": 1e-9,
+            "posttrain_lws": False}
+    kept = train_btm(model, train, test, cfg=BTMConfig(**base), progress=False)
+    merged_w = kept["merged_state"]["head.fc.weight"]
+    assert torch.allclose(kept["model"].head.fc.weight, merged_w, atol=1e-6)  # kept, barely moved at lr ~ 0
+    assert kept["report"]["posttrain"]["kept_classifier"] is True
+    fresh = train_btm(model, train, test, cfg=BTMConfig(**base, posttrain_reinit=True), progress=False)
+    assert not torch.allclose(fresh["model"].head.fc.weight, merged_w, atol=1e-2)
+
+
+def test_fidelity_btm_finetune_steps_count(stage1):
+    model, train, _, _ = stage1[0]
+    cfg = BTMConfig(finetune_epochs=3, batch_size=32)
+    assert finetune_steps(100, cfg) == 3 * 4
+    steps = []
+    from ltzoo.train import btm as btm_module
+
+    real = btm_module.train_one_epoch
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        steps.append(out["steps"])
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(btm_module, "train_one_epoch", spy)
+        finetune_on_subset(model, train, np.arange(100), cfg, seed=0, total_steps=10)
+    assert sum(steps) == 10  # compute-matched controls: exactly total_steps SGD steps
+
+
+def test_fidelity_btm_command_runs_the_fc_stage_for_an_la_run(tmp_path, capsys):
+    from ltzoo.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--imb-ratio", "20", "--model", "small_cnn", "--epochs", "1",
+                 "--loss", "logit_adjusted", "--output-dir", str(run), "--no-progress",
+                 "--set", 'data_args={"image_size": 16}']) == 0
+    out = tmp_path / "btm"
+    assert main(["btm", str(run), "--out", str(out), "--subsets", "1", "--epochs", "1", "--fc-epochs", "1",
+                 "--posttrain-epochs", "1", "--batch-size", "32"]) == 0
+    assert "FC stage (auto): ran because stage-1 loss is 'logit_adjusted'" in capsys.readouterr().out
+    report = json.loads((out / "btm_report.json").read_text())
+    assert report["fc_stage"]["ran"] and report["fc_stage"]["epochs"] == 1 and report["posttrain"]["mode"] == "mislas"
+    model = ltzoo.create_model(f"local-dir:{out / 'model'}", pretrained=True)
+    assert model.pretrained_cfg["recipe"]["fc_stage"]["ran"] is True
