@@ -188,10 +188,13 @@ def posttrain_model(model: nn.Module, train_set: Any, test_set: Any, class_count
 def _evaluate(model: nn.Module, test_set: Any, class_counts: Sequence[float], cfg: BTMConfig) -> dict[str, Any]:
     from ltzoo.metrics import evaluate
 
+    from ltzoo.metrics.groups import split_of
+
     loader = B.build_eval_loader(test_set)
-    ranges = {k: tuple(v) for k, v in cfg.group_ranges.items()} if cfg.group_ranges else None
-    out = evaluate(model, loader, class_counts, ranges=ranges, progress=False)
-    return {k: out[k] for k in ("top1", "many", "medium", "few", "hmean", "gmean", "lowest", "per_class")}
+    # explicit ranges, else the test set's conventional split (CIFAR-LT by class index)
+    groups = {"ranges": dict(cfg.group_ranges)} if cfg.group_ranges else split_of(test_set)
+    out = evaluate(model, loader, class_counts, groups=groups, progress=False)
+    return {k: out[k] for k in ("top1", "many", "medium", "few", "hmean", "gmean", "lowest", "per_class", "groups")}
 
 
 def _finetuned_states(model: nn.Module, train_set: Any, subsets: list[np.ndarray], cfg: BTMConfig,

@@ -64,7 +64,8 @@ class BTMConfig:
         posttrain_samples_per_class: Class-aware sampler's samples per class visit (4).
     Args (run):
         seed: Seeds the subsets, the fine-tuning, the FC stage and the post-training.
-        group_ranges: Explicit many/medium/few class-index ranges for the report.
+        group_ranges: Explicit many/medium/few class-index ranges for the report (None: the test set's
+            ``group_split``, e.g. CIFAR-10-LT's [0,2] / [3,6] / [7,9]).
     """
 
     num_subsets: int = 10
