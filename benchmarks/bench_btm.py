@@ -31,11 +31,11 @@ import torch
 from benchmarks._common import write_result
 from ltzoo.merge import balanced_subsets
 from ltzoo.metrics import evaluate
-from ltzoo.train.btm import BTMConfig, finetune_on_subset, finetune_steps, posttrain_model, train_btm
-from ltzoo.train.builders import build_eval_loader
-from ltzoo.train.data import build_datasets
-from ltzoo.train.demo import demo_config
-from ltzoo.train.supervised import train_supervised
+from ltzoo.recipes.btm import BTMConfig, finetune_on_subset, finetune_steps, posttrain_model, train_btm
+from ltzoo.engine.builders import build_eval_loader
+from ltzoo.engine.data import build_datasets
+from ltzoo.recipes.demo import demo_config
+from ltzoo.recipes.supervised import train_supervised
 
 KEYS = ("top1", "many", "medium", "few", "hmean", "gmean", "lowest")
 BTM = dict(num_subsets=4, per_class=10, finetune_epochs=20, finetune_lr=0.02, batch_size=32)

@@ -1,6 +1,6 @@
 """The ``ltzoo demo`` table as a result file: CE vs logit adjustment vs BMLS+MS on digits-LT.
 
-Runs :func:`ltzoo.train.demo.run_demo` with its defaults (digits-LT imbalance 20, small_cnn,
+Runs :func:`ltzoo.recipes.demo.run_demo` with its defaults (digits-LT imbalance 20, small_cnn,
 20 epochs, seeds 0, 1, 2) and records every run and the seed means, with the wall time of the
 whole demo against its 3-minute budget.
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from benchmarks._common import write_result
-from ltzoo.train.demo import demo_config, run_demo, summarize_demo
+from ltzoo.recipes.demo import demo_config, run_demo, summarize_demo
 
 if __name__ == "__main__":
     start = time.perf_counter()

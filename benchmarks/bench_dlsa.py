@@ -4,7 +4,7 @@ A paired grid. For every imbalance ratio (10, 20), backbone schedule (4, 8, 15 e
 seed (0-3), a stratified 20% validation split is carved from the digits_lt training set (split
 seed 0) and small_cnn is trained with plain cross-entropy on the rest (SGD, lr 0.05, momentum 0.9,
 wd 5e-4, batch 64), so the validation features are unseen by the backbone. On its frozen features
-``ltzoo.train.train_dlsa`` (same split) fits, for every head seed (0-4), the plain classifier (the
+``ltzoo.recipes.dlsa.train_dlsa`` (same split) fits, for every head seed (0-4), the plain classifier (the
 baseline) and each DLSA variant, selecting epochs on the validation split only. Test metrics
 (629 images) are reported for both, and for the backbone's own cross-entropy classifier as a
 reference; groups: many > 100, few < 20 training images.
@@ -39,8 +39,8 @@ import ltzoo
 from benchmarks._common import write_result
 from ltzoo.data import create_dataset
 from ltzoo.metrics import summarize
-from ltzoo.train.dlsa import train_dlsa
-from ltzoo.train.features import extract_features, stratified_split
+from ltzoo.recipes.dlsa import train_dlsa
+from ltzoo.engine.features import extract_features, stratified_split
 
 METRICS = ("top1", "many", "medium", "few", "hmean", "lowest")
 VARIANTS: dict[str, dict[str, Any]] = {

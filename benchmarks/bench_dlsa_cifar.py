@@ -5,8 +5,8 @@ single-run differences are far less noisy. CIFAR-10-LT (imbalance ratio 100, 12,
 from the shared JPEG copy); a stratified 20% validation split is carved from it (split seed 0) and
 ResNet-32 is trained with plain cross-entropy on the rest (SGD, lr 0.1, momentum 0.9, wd 2e-4,
 batch 128, cosine schedule with 1 warm-up epoch, the CIFAR augmentation, seed 0) through
-``ltzoo.train.train_supervised`` (resumable: the run continues from ``--work-dir``). On its frozen
-64-d features ``ltzoo.train.train_dlsa`` (same split) fits, for every head seed, the plain
+``ltzoo.recipes.supervised.train_supervised`` (resumable: the run continues from ``--work-dir``). On its frozen
+64-d features ``ltzoo.recipes.dlsa.train_dlsa`` (same split) fits, for every head seed, the plain
 classifier and the default DLSA head; epochs are selected on the validation split only. Groups:
 many > 1500, medium 200-1500, few < 200 training images (3 / 4 / 3 classes; the default 100 / 20
 thresholds leave CIFAR-10-LT without a few-shot group).
@@ -29,9 +29,9 @@ from benchmarks.bench_dlsa import METRICS, paired_summary
 from ltzoo.data import create_dataset
 from ltzoo.data.transforms import build_transform
 from ltzoo.metrics import summarize
-from ltzoo.train import train_supervised
-from ltzoo.train.dlsa import train_dlsa
-from ltzoo.train.features import extract_features, stratified_split
+from ltzoo.recipes.supervised import train_supervised
+from ltzoo.recipes.dlsa import train_dlsa
+from ltzoo.engine.features import extract_features, stratified_split
 
 HEAD = {"epochs": 30, "flow_epochs": 15, "val_fraction": 0.2, "split_seed": 0, "batch_size": 256}
 GROUPS = {"many_threshold": 1500, "few_threshold": 200}  # 3 / 4 / 3 classes at ratio 100 (5000 ... 50 images)

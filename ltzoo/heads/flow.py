@@ -8,7 +8,7 @@ sample's most likely cluster. A sample whose likelihood reaches a level's thresh
 that ``filter_ratio`` of the training samples reaching that level pass) is classified there;
 the rest go to the next level, and after the last to a plain linear classifier. Thresholds,
 means and histograms are buffers, so a saved head reloads identically. An unfitted head
-(thresholds +inf) routes every sample to the plain classifier. Training: ltzoo/train/dlsa.py.
+(thresholds +inf) routes every sample to the plain classifier. Training: ltzoo/recipes/dlsa.py.
 """
 from __future__ import annotations
 

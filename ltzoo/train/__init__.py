@@ -1,40 +1,39 @@
-"""Training recipes: supervised long-tailed, semi-supervised (FixMatch + LA / UDAL / BEM), BTM.
+"""Deprecated: the old home of the recipes and their machinery, kept for one release.
 
-Supervised recipe and the pieces the other recipes reuse::
-
-    from ltzoo.train import TrainConfig, train_supervised
-    cfg = TrainConfig(model="resnet32", head="ms", loss="mixed_singleton", sampler="bmls",
-                      mixer="mixup", epochs=200, output_dir="runs/bmls_ms")
-    result = train_supervised(cfg, train_set, test_set)      # resume=True continues a run
-    result["metrics"]["top1"], result["metrics"]["few"]
-
-Modules: ``config`` (TrainConfig), ``schedule`` (warm-up + cosine / step LambdaLR),
-``checkpoint`` (atomic save, weights_only load, RNG states), ``distributed`` (torchrun set-up,
-DDP), ``builders`` (parts by name), ``objective`` (the mixed-loss bookkeeping), ``epoch`` (one
-training epoch), ``evaluation`` (metrics, JSON log), ``parts`` (a run's parts and checkpoint
-state), ``supervised`` (the recipe), ``decoupled`` (classifier retraining, cRT / BTM post-train),
-``data`` (datasets by config), ``demo`` (``ltzoo demo``), ``commands`` / ``eval_checkpoint``
-(``ltzoo train`` / ``train-ssl`` / ``ltzoo eval``).
-
-Semi-supervised: ``fixmatch`` (``train_fixmatch`` with plugin "none", "la", "udal" or "bem"),
-``ssl_config`` (SSLConfig), ``ssl_data`` (LTSSL splits, weak / strong views), ``bem_step``.
-BTM: ``btm`` (``train_btm``), ``btm_commands`` (``ltzoo merge`` / ``ltzoo btm``).
-DLSA: ``dlsa`` (``train_dlsa``), ``features`` (cached feature extraction).
+``ltzoo.train.<name>`` still resolves, with a DeprecationWarning naming the new path:
+recipes are in :mod:`ltzoo.recipes`, what they share in :mod:`ltzoo.engine`.
 """
-from ltzoo.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from ltzoo.train.config import TrainConfig, load_config
-from ltzoo.train.decoupled import retrain_classifier, without_augmentation
-from ltzoo.train.features import extract_features
-from ltzoo.train.objective import TrainForward, compute_loss, mixed_loss
-from ltzoo.train.schedule import build_scheduler, lr_multiplier
-from ltzoo.train.fixmatch import train_fixmatch
-from ltzoo.train.ssl_config import SSLConfig
-from ltzoo.train.ssl_data import make_ltssl_digits, make_ltssl_split
-from ltzoo.train.supervised import train_supervised
+from __future__ import annotations
 
-__all__ = [
-    "TrainConfig", "SSLConfig", "load_config", "train_supervised", "train_fixmatch", "make_ltssl_split",
-    "make_ltssl_digits", "retrain_classifier", "extract_features",
-    "without_augmentation", "compute_loss", "mixed_loss", "TrainForward", "build_scheduler", "lr_multiplier",
-    "save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state",
-]
+import importlib
+import warnings
+from typing import Any
+
+__all__: list[str] = []
+
+NEW_HOMES = {
+    "train_supervised": "ltzoo.recipes.supervised", "train_fixmatch": "ltzoo.recipes.fixmatch",
+    "train_btm": "ltzoo.recipes.btm", "train_dlsa": "ltzoo.recipes.dlsa",
+    "retrain_classifier": "ltzoo.recipes.crt", "without_augmentation": "ltzoo.recipes.crt",
+    "TrainConfig": "ltzoo.engine.config", "load_config": "ltzoo.engine.config", "SSLConfig": "ltzoo.engine.ssl_config",
+    "make_ltssl_split": "ltzoo.engine.ssl_data", "make_ltssl_digits": "ltzoo.engine.ssl_data",
+    "extract_features": "ltzoo.engine.features", "TrainForward": "ltzoo.engine.objective",
+    "compute_loss": "ltzoo.engine.objective", "mixed_loss": "ltzoo.engine.objective",
+    "build_scheduler": "ltzoo.engine.schedule", "lr_multiplier": "ltzoo.engine.schedule",
+    "save_checkpoint": "ltzoo.engine.checkpoint", "load_checkpoint": "ltzoo.engine.checkpoint",
+    "capture_rng_state": "ltzoo.engine.checkpoint", "restore_rng_state": "ltzoo.engine.checkpoint",
+}
+
+
+def moved(name: str, module: str, old: str = "ltzoo.train") -> Any:
+    """``module.name``, after a DeprecationWarning that ``old.name`` has moved there."""
+    warnings.warn(f"{old}.{name} moved to {module}.{name}; the {old} alias goes in the next release",
+                  DeprecationWarning, stacklevel=3)
+    return getattr(importlib.import_module(module), name)
+
+
+def __getattr__(name: str) -> Any:
+    if name in NEW_HOMES:
+        return moved(name, NEW_HOMES[name])
+    raise AttributeError(f"module 'ltzoo.train' has no attribute {name!r} (recipes: ltzoo.recipes, "
+                         "their machinery: ltzoo.engine)")

@@ -6,7 +6,7 @@ import torch
 import ltzoo
 from ltzoo.heads.flow import DLSAHead, FlowFilter, default_sigma
 from ltzoo.heads.made import MADE, MAF
-from ltzoo.train.dlsa import fit_dlsa_head
+from ltzoo.recipes.dlsa import fit_dlsa_head
 
 
 def _trained_filter(dim: int = 6, components: int = 5, seed: int = 0) -> FlowFilter:

@@ -7,7 +7,7 @@ import ltzoo
 from ltzoo.heads.flow import FlowOutput
 from ltzoo.losses.dlsa import (ClusterBalanceLoss, DLSALoss, DLSAMLELoss, DLSAPurityLoss, MomentumEstimator,
                                kl_to_uniform, mle_class_weights)
-from ltzoo.train.dlsa import draw_negatives
+from ltzoo.recipes.dlsa import draw_negatives
 
 
 def _entropy(p):

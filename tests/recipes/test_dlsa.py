@@ -1,0 +1,233 @@
+"""DLSA recipe on digits-LT features of CE-trained small_cnn backbones (a small fixed grid), and feature caching.
+
+The few-class comparison uses the statistic the benchmark reports
+(benchmarks/results/dlsa_digits.json, 24 backbones x 5 head seeds): the mean paired difference
+DLSA - plain over backbones and head seeds, here required to be at least minus one few-class test
+image (about 0.5 points). A single run swings by a few points either way, so no single run is
+asserted. The benchmark measured: +1.47 on 4-epoch backbones, -0.53 and -0.59 on 8- and 15-epoch
+ones (DLSA is not above the plain classifier there); the authors' variant (-9.6) and depth 2 (-2.1)
+fail this check. One intra-op thread: faster on a shared machine, and the CNN's features (hence
+the numbers) depend on the thread count.
+"""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import ltzoo
+from ltzoo.data import create_dataset
+from ltzoo.losses.logit_adjusted import BalancedSoftmaxLoss
+from ltzoo.recipes.dlsa import balanced_softmax_counts, train_dlsa
+from ltzoo.engine.features import extract_features, fit_classifiers, stratified_split
+
+SPLIT_SEED = 0
+CNN_SEEDS = (0, 1, 2)
+HEAD_SEEDS = (0, 1, 2)
+FEW_CLASSES = (7, 8, 9)  # fewer than 20 training images at imbalance ratio 10
+
+
+def _train_ce(dataset, epochs: int = 6, seed: int = 0, width: int = 64) -> nn.Module:
+    """small_cnn trained with plain cross-entropy (SGD, batch 64)."""
+    torch.manual_seed(seed)
+    model = ltzoo.create_model("small_cnn", num_classes=10, backbone_args={"width": width})
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    x, y = dataset.images, torch.tensor(dataset.targets)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(y), 64):
+            idx = perm[i:i + 64]
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny ops on a shared 2-core machine: one intra-op thread is many times faster than two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits_case(tmp_path_factory, one_thread):
+    train_set = create_dataset("digits_lt", split="train", imb_ratio=10, transform="none")
+    test_set = create_dataset("digits_lt", split="test")
+    fit_part, _ = stratified_split(train_set.targets, 0.2, SPLIT_SEED)  # the backbone never sees validation
+    model = _train_ce(train_set.subset(fit_part))
+    kwargs = dict(seed=0, split_seed=SPLIT_SEED, epochs=30, flow_epochs=15, progress=False,
+                  cache_dir=tmp_path_factory.mktemp("dlsa_features"))  # later calls reuse the features
+    head, report = train_dlsa(model, train_set, test_set, **kwargs)
+    return model, train_set, test_set, head, report, kwargs
+
+
+def test_dlsa_run_report_and_cache(digits_case):
+    *_, head, report, kwargs = digits_case
+    dlsa, plain = report["dlsa"], report["plain"]
+    assert report["train_class_counts"] == [113, 87, 67, 52, 40, 31, 24, 18, 14, 11]
+    assert dlsa["num_samples"] == plain["num_samples"] == 629
+    assert report["train_routing"][0] == pytest.approx(0.3, abs=0.02)
+    assert sum(report["test_routing"]) == pytest.approx(1.0)
+    assert report["num_train"] + report["num_val"] == 457
+    assert isinstance(head, ltzoo.HEADS.get("dlsa")) and not head.training
+    assert {p.name for p in kwargs["cache_dir"].iterdir()} == {"train.safetensors", "test.safetensors"}
+
+
+def test_dlsa_few_class_accuracy_within_one_test_image_of_plain_classifier(digits_case, tmp_path):
+    """Measured (1 thread): per-backbone mean deltas -0.90, +0.68, +2.70; overall +0.83."""
+    model0, train_set, test_set, _, report0, _ = digits_case
+    test_counts = np.bincount(test_set.targets, minlength=10)
+    one_image = 100.0 / (len(FEW_CLASSES) * test_counts[list(FEW_CLASSES)].max())  # smallest change of "few"
+    fit_part, _ = stratified_split(train_set.targets, 0.2, SPLIT_SEED)
+    deltas = []
+    for cnn_seed in CNN_SEEDS:
+        model = model0 if cnn_seed == 0 else _train_ce(train_set.subset(fit_part), seed=cnn_seed)
+        for seed in HEAD_SEEDS:
+            if cnn_seed == 0 and seed == 0:
+                rep = report0
+            else:
+                _, rep = train_dlsa(model, train_set, test_set, seed=seed, split_seed=SPLIT_SEED, epochs=30,
+                                    flow_epochs=15, progress=False, cache_dir=tmp_path / f"cnn{cnn_seed}")
+            deltas.append(rep["dlsa"]["few"] - rep["plain"]["few"])
+    print("few-class deltas", np.round(deltas, 2), "per backbone", np.round(np.reshape(deltas, (3, 3)).mean(1), 2))
+    assert np.mean(deltas) >= -one_image
+
+
+def test_selection_never_sees_the_test_set(digits_case):
+    model, train_set, _, head, report, kwargs = digits_case
+    head2, report2 = train_dlsa(model, train_set, None, **kwargs)
+    assert "dlsa" not in report2 and report2["selected"] == report["selected"]
+    for (name, a), b in zip(head.state_dict().items(), head2.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_dlsa_report_groups_follow_the_given_thresholds(digits_case):
+    model, train_set, test_set, _, report, kwargs = digits_case
+    _, rep = train_dlsa(model, train_set, test_set, groups={"many_threshold": 60, "few_threshold": 30}, **kwargs)
+    counts = np.array(report["train_class_counts"])
+    for who in ("dlsa", "plain"):
+        per_class = np.array(rep[who]["per_class"])
+        assert rep[who]["few"] == pytest.approx(per_class[counts < 30].mean())  # 5 classes instead of 3
+        assert rep[who]["many"] == pytest.approx(per_class[counts > 60].mean())
+        assert rep[who]["top1"] == pytest.approx(report[who]["top1"])  # same fit, other grouping
+
+
+def test_candidates_are_chosen_on_validation(digits_case):
+    model, train_set, _, _, _, kwargs = digits_case
+    _, report = train_dlsa(model, train_set, None, candidates=[{"plain_on": "rest", "aided_on": "passed"}, {}],
+                           **{**kwargs, "epochs": 5, "flow_epochs": 3})
+    keys = [c["val_key"] for c in report["candidates"]]
+    assert report["selected"]["candidate"] == report["candidates"][int(np.argmax([k[0] for k in keys]))]["candidate"]
+
+
+class _Counting(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        assert not self.training
+        return self.fc(x)
+
+
+def test_extract_features_caches_atomically(tmp_path):
+    data = torch.utils.data.TensorDataset(torch.randn(10, 4), torch.arange(10) % 2)
+    model = _Counting().train()
+    cache = tmp_path / "sub" / "feats.safetensors"
+    f1, y1 = extract_features(model, data, batch_size=4, cache_path=cache, progress=False)
+    assert model.training and model.calls == 3 and cache.exists()
+    assert f1.shape == (10, 3) and y1.tolist() == [i % 2 for i in range(10)]
+    assert [p.name for p in cache.parent.iterdir()] == ["feats.safetensors"]  # no temporary left over
+    f2, y2 = extract_features(model, data, batch_size=4, cache_path=cache, progress=False)
+    assert model.calls == 3 and torch.equal(f1, f2) and torch.equal(y1, y2)
+    with pytest.raises(ValueError, match="cache_path"):
+        extract_features(model, torch.utils.data.TensorDataset(torch.randn(5, 4), torch.zeros(5)), cache_path=cache)
+
+
+def test_extract_features_rejects_bad_arguments():
+    data = torch.utils.data.TensorDataset(torch.randn(4, 4), torch.zeros(4))
+    with pytest.raises(TypeError, match="model"):
+        extract_features(lambda x: x, data)
+    with pytest.raises(ValueError, match="batch_size"):
+        extract_features(_Counting(), data, batch_size=0)
+    with pytest.raises(TypeError, match="data"):
+        extract_features(_Counting(), [1, 2, 3])
+
+
+def test_stratified_split():
+    labels = np.array([0] * 50 + [1] * 10 + [2] * 2 + [3])
+    tr, va = stratified_split(labels, 0.2, seed=1)
+    assert np.intersect1d(tr, va).size == 0 and np.union1d(tr, va).tolist() == list(range(labels.size))
+    assert np.bincount(labels[va], minlength=4).tolist() == [10, 2, 1, 0]  # >= 1 train sample kept per class
+    assert np.array_equal(stratified_split(labels, 0.2, seed=1)[1], va)
+    with pytest.raises(ValueError, match="val_fraction"):
+        stratified_split(labels, 1.0)
+
+
+def test_dlsa_balanced_softmax_counts_by_prior():
+    level = torch.tensor([0, 0, 0, 1, 1, 2])
+    branch = torch.tensor([0, 1, 1])
+    assert balanced_softmax_counts(branch, level, 4, "branch").tolist() == [1, 2, 1, 1]  # absent classes as 1
+    assert balanced_softmax_counts(branch, level, 4, "level").tolist() == [3, 2, 1, 1]
+    with pytest.raises(ValueError, match="prior"):
+        balanced_softmax_counts(branch, level, 4, "global")
+
+
+@pytest.mark.parametrize("prior, expected", [("branch", 0.5), ("level", 0.9)])
+def test_dlsa_level_prior_keeps_the_branch_class_prior(prior, expected):
+    """Features carry no class information and 90% of class 0 but 10% of class 1 reach the branch:
+    on balanced data, Bayes gives P(y=0 | branch) = 0.9 / (0.9 + 0.1). The "level" prior learns it;
+    the "branch" prior predicts as if the branch were balanced."""
+    gen = torch.Generator().manual_seed(0)
+    level_y = torch.arange(2).repeat_interleave(1000)
+    branch_y = torch.cat([torch.zeros(900, dtype=torch.long), torch.ones(100, dtype=torch.long)])
+    x = torch.randn(branch_y.numel(), 4, generator=gen)
+    torch.manual_seed(0)
+    clf = nn.Linear(4, 2)
+    crit = BalancedSoftmaxLoss(balanced_softmax_counts(branch_y, level_y, 2, prior))
+    fit_classifiers([(lambda i: clf(x[i]), branch_y, crit)], [clf], epochs=40, lr=0.05, batch_size=100,
+                    gen=gen, score=lambda: None, weight_decay=0.0)
+    with torch.no_grad():
+        p0 = clf(torch.randn(5000, 4, generator=gen)).softmax(1)[:, 0].mean()
+    assert float(p0) == pytest.approx(expected, abs=0.04)
+
+
+def test_dlsa_command_from_a_run_folder_saves_a_reloadable_head(tmp_path):
+    """``ltzoo dlsa RUN --out OUT``: the saved head reloads (safetensors) and reproduces the reported DLSA
+    summary on the run's test set; the feature cache is reused by a second call."""
+    import json
+
+    from ltzoo.cli import main
+    from ltzoo.metrics import summarize
+    from ltzoo.engine.data import build_datasets
+    from ltzoo.recipes.dlsa_run import load_dlsa_head
+    from ltzoo.engine.eval_checkpoint import load_for_eval
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--imb-ratio", "20", "--model", "small_cnn", "--epochs", "1",
+                 "--output-dir", str(run), "--no-progress", "--set", 'data_args={"image_size": 16}']) == 0
+    out = tmp_path / "dlsa"
+    args = ["dlsa", str(run), "--out", str(out), "--epochs", "3", "--flow-epochs", "2", "--no-progress"]
+    assert main(args + ["--filter-ratio", "0.4"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    head = load_dlsa_head(out)
+    assert head.filter_ratio == 0.4 and not head.training
+    model, cfg, counts = load_for_eval(run)
+    _, test_set, _ = build_datasets(cfg)
+    xt, yt = extract_features(model, test_set, progress=False)
+    with torch.no_grad():
+        again = summarize(yt, head(xt).argmax(1), counts)
+    assert again["top1"] == pytest.approx(report["dlsa"]["top1"]) and again["few"] == pytest.approx(report["dlsa"]["few"])
+    cached = {p.name: p.stat().st_mtime_ns for p in (out / "features").iterdir()}
+    assert set(cached) == {"train.safetensors", "test.safetensors"}
+    assert main(args) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "features").iterdir()} == cached
+    with pytest.raises(ValueError, match="dlsa_head"):
+        load_dlsa_head(tmp_path)
