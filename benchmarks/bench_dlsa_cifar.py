@@ -41,11 +41,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=os.environ.get("LTZOO_CIFAR10_JPEG"), help="CIFAR-10 JPEG tree")
     parser.add_argument("--imb-ratio", type=float, default=100)
-    parser.add_argument("--epochs", type=int, default=15, help="backbone epochs")
+    parser.add_argument("--epochs", type=int, default=30, help="backbone epochs")
     parser.add_argument("--head-seeds", type=int, default=5)
     parser.add_argument("--work-dir", default=None,
                         help="backbone run and feature caches (default runs/bench_dlsa_cifar_e<epochs>)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backbone-only", action="store_true", help="train (or resume) the backbone, then stop")
     args = parser.parse_args()
     if not args.root:
         parser.error("--root (or LTZOO_CIFAR10_JPEG) must name the CIFAR-10 JPEG tree")
@@ -55,13 +56,17 @@ def main() -> None:
     test_set = create_dataset("imagefolder_lt", root=args.root, split="test", transform="cifar")
     fit_part, _ = stratified_split(train_set.targets, HEAD["val_fraction"], HEAD["split_seed"])
     cfg = {"model": "resnet32", "head": "fc", "loss": "ce", "num_classes": 10, "epochs": args.epochs,
-           "batch_size": 128, "lr": 0.1, "weight_decay": 2e-4, "warmup_epochs": 1, "schedule": "cosine",
-           "eval_every": args.epochs, "seed": 0, "num_threads": args.threads,
+           "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4, "warmup_epochs": 5,
+           "schedule": "step", "milestones": [round(args.epochs * 0.8), round(args.epochs * 0.9)], "lr_gamma": 0.1,
+           "sampler": "random", "mixer": None, "eval_every": args.epochs, "seed": 0, "num_threads": args.threads,
            "output_dir": str(work / "backbone"), "data": "cifar10", "imb_ratio": args.imb_ratio}
     start = time.perf_counter()
     run = train_supervised(cfg, train_set.subset(fit_part), test_set, class_counts=train_set.class_counts,
                            resume=True)
     backbone_s = time.perf_counter() - start
+    if args.backbone_only:
+        print(f"backbone done: {run['epochs_done']} epochs in {backbone_s:.0f} s")
+        return
     model = run["model"].eval()
     eval_train = train_set.subset(np.arange(len(train_set)), transform=build_transform("cifar", train=False))
     runs = []

@@ -3,12 +3,17 @@
 Head "dlsa" on pooled features of a trained backbone. Each of ``depth`` levels holds a flow
 filter (a masked autoregressive flow, ltzoo/heads/made.py, into a Gaussian mixture with M fixed
 random means, identity covariance, uniform weights), a log-likelihood threshold and a
-cluster-aided classifier Linear(x) + Linear([x, P]), P the training class histogram of the
-sample's most likely cluster. A sample whose likelihood reaches a level's threshold (set so
-that ``filter_ratio`` of the training samples reaching that level pass) is classified there;
-the rest go to the next level, and after the last to a plain linear classifier. Thresholds,
-means and histograms are buffers, so a saved head reloads identically. An unfitted head
-(thresholds +inf) routes every sample to the plain classifier. Training: ltzoo/train/dlsa.py.
+cluster-aided classifier. As the authors' configs: the cluster-aided classifier takes "XZP",
+Linear(x) + Linear([z, P]) with z the flow latent and P the training class histogram of the
+sample's most likely cluster; the regular classifier for the rest takes "XZ", Linear(x) +
+Linear(z) with z the last level's latent ("XP" and "X", Linear(x) + Linear([x, P]) and Linear(x),
+are the earlier readings). A sample whose likelihood reaches a level's threshold (set so that
+``filter_ratio`` of the training samples reaching that level pass) and, with the optional
+cluster filter, whose cluster is well clustered (training purity >= 0.7 and size >= 10, the
+authors' base-config values) is classified there; the rest go to the next level, and after the
+last to the regular classifier. Thresholds, means, histograms and the cluster mask are buffers,
+so a saved head reloads identically. An unfitted head (thresholds +inf) routes every sample to
+the regular classifier. Training: ltzoo/train/dlsa.py.
 """
 from __future__ import annotations
 
@@ -22,7 +27,11 @@ from ltzoo.heads.made import MAF
 from ltzoo.registry import HEADS
 from ltzoo.validation import check_num_classes
 
-__all__ = ["FlowOutput", "FlowFilter", "ClusterAidedClassifier", "DLSALevel", "DLSAHead", "default_sigma"]
+__all__ = ["FlowOutput", "FlowFilter", "ClusterAidedClassifier", "RegularClassifier", "DLSALevel", "DLSAHead",
+           "default_sigma", "AIDED_INPUTS", "REGULAR_INPUTS"]
+
+AIDED_INPUTS = ("XZP", "XP")
+REGULAR_INPUTS = ("XZ", "X")
 
 
 def default_sigma(dim: int) -> float:
@@ -90,47 +99,94 @@ class FlowFilter(nn.Module):
 
 
 class ClusterAidedClassifier(nn.Module):
-    """logits = Linear(x) + Linear([x, P]) with P (B, K) the class histogram of each sample's cluster.
+    """logits = fc(x) + fc_aided([z, P]) ("XZP", the authors') or fc(x) + fc_aided([x, P]) ("XP").
+
+    P (B, K) is the class histogram of each sample's cluster, z (B, D) its flow latent.
 
     Args:
         in_features: Feature dimension D.
         num_classes: Number of classes K.
+        inputs: "XZP" or "XP".
     """
 
-    def __init__(self, in_features: int, num_classes: int) -> None:
+    def __init__(self, in_features: int, num_classes: int, inputs: str = "XZP") -> None:
         super().__init__()
+        if inputs not in AIDED_INPUTS:
+            raise ValueError(f"aided_inputs must be one of {AIDED_INPUTS}, got {inputs!r}")
+        self.inputs = inputs
         self.fc = nn.Linear(in_features, num_classes)
         self.fc_aided = nn.Linear(in_features + num_classes, num_classes)
 
-    def forward(self, x: torch.Tensor, hist: torch.Tensor) -> torch.Tensor:
-        return self.fc(x) + self.fc_aided(torch.cat([x, hist.to(x.dtype)], dim=1))
+    def forward(self, x: torch.Tensor, hist: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Args: x (B, D) features, hist (B, K) cluster histograms, z (B, D) latents ("XZP" only).
+        Returns: (B, K) logits."""
+        if self.inputs == "XZP" and z is None:
+            raise ValueError("z must be given for aided_inputs='XZP'")
+        second = z if self.inputs == "XZP" else x
+        return self.fc(x) + self.fc_aided(torch.cat([second.to(x.dtype), hist.to(x.dtype)], dim=1))
+
+
+class RegularClassifier(nn.Module):
+    """logits = fc(x) + fc_z(z) ("XZ", the authors') or fc(x) ("X"), z the last level's flow latent.
+
+    Args:
+        in_features: Feature dimension D.
+        num_classes: Number of classes K.
+        inputs: "XZ" or "X".
+    """
+
+    def __init__(self, in_features: int, num_classes: int, inputs: str = "XZ") -> None:
+        super().__init__()
+        if inputs not in REGULAR_INPUTS:
+            raise ValueError(f"regular_inputs must be one of {REGULAR_INPUTS}, got {inputs!r}")
+        self.inputs = inputs
+        self.fc = nn.Linear(in_features, num_classes)
+        self.fc_z = nn.Linear(in_features, num_classes) if inputs == "XZ" else None
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Args: x (B, D) features, z (B, D) latents ("XZ" only). Returns: (B, K) logits."""
+        if self.fc_z is None:
+            return self.fc(x)
+        if z is None:
+            raise ValueError("z must be given for regular_inputs='XZ'")
+        return self.fc(x) + self.fc_z(z.to(x.dtype))
 
 
 class DLSALevel(nn.Module):
-    """One depth level: flow filter, likelihood threshold and cluster-aided classifier."""
+    """One depth level: flow filter, likelihood threshold, cluster mask and cluster-aided classifier."""
 
     def __init__(self, in_features: int, num_classes: int, num_components: int, sigma: float | None,
-                 flow_blocks: int, hidden: int | None, seed: int) -> None:
+                 flow_blocks: int, hidden: int | None, seed: int, aided_inputs: str = "XZP") -> None:
         super().__init__()
         self.filter = FlowFilter(in_features, num_components, sigma, flow_blocks, hidden, seed)
-        self.classifier = ClusterAidedClassifier(in_features, num_classes)
+        self.classifier = ClusterAidedClassifier(in_features, num_classes, aided_inputs)
         self.register_buffer("threshold", torch.tensor(math.inf))  # +inf: nothing passes (unfitted)
         self.register_buffer("cluster_hist", torch.zeros(num_components, num_classes))  # (M, K), rows sum to 1
+        self.register_buffer("cluster_ok", torch.ones(num_components, dtype=torch.bool))  # optional cluster filter
 
     def clusters(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Args: x (B, D). Returns: log-likelihood (B,) and most likely cluster (B,) under the filter's
         eval-mode map (the one the threshold and histograms were set with), whatever the module mode."""
+        ll, c, _ = self.encode(x)
+        return ll, c
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-likelihood (B,), most likely cluster (B,) and latent z (B, D) under the eval-mode map."""
         was_training = self.filter.training
         self.filter.eval()
         try:
             out = self.filter(x)
         finally:
             self.filter.train(was_training)
-        return out.log_likelihood, out.cluster_logits.argmax(dim=1)
+        return out.log_likelihood, out.cluster_logits.argmax(dim=1), out.z
 
-    def classify(self, x: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
-        """Cluster-aided logits (B, K) of samples x (B, D) in clusters ``cluster`` (B,)."""
-        return self.classifier(x, self.cluster_hist[cluster])
+    def passes(self, ll: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: likelihood at least the threshold and the cluster kept by the cluster filter."""
+        return (ll >= self.threshold) & self.cluster_ok[cluster]
+
+    def classify(self, x: torch.Tensor, cluster: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Cluster-aided logits (B, K) of samples x (B, D) with latents z in clusters ``cluster`` (B,)."""
+        return self.classifier(x, self.cluster_hist[cluster], z)
 
 
 @HEADS.register("dlsa")
@@ -149,14 +205,22 @@ class DLSAHead(nn.Module):
         flow_blocks: MADE + BatchNorm blocks per flow.
         hidden: Hidden units of each MADE; None -> D.
         seed: Seed of level 0 (level d uses seed + d).
+        aided_inputs: Cluster-aided classifier inputs, "XZP" (the authors') or "XP".
+        regular_inputs: Regular (last-level) classifier inputs, "XZ" (the authors') or "X".
     """
 
     default_loss = "dlsa"
 
     def __init__(self, in_features: int, num_classes: int, num_components: int | None = None, depth: int = 1,
                  filter_ratio: float = 0.3, sigma: float | None = None, flow_blocks: int = 2,
-                 hidden: int | None = None, seed: int = 0) -> None:
+                 hidden: int | None = None, seed: int = 0, aided_inputs: str = "XZP",
+                 regular_inputs: str = "XZ") -> None:
         super().__init__()
+        if aided_inputs not in AIDED_INPUTS:
+            raise ValueError(f"aided_inputs must be one of {AIDED_INPUTS}, got {aided_inputs!r}")
+        if regular_inputs not in REGULAR_INPUTS:
+            raise ValueError(f"regular_inputs must be one of {REGULAR_INPUTS}, got {regular_inputs!r}")
+        self.aided_inputs, self.regular_inputs = aided_inputs, regular_inputs
         self.in_features = check_num_classes(in_features, "in_features")
         self.num_classes = check_num_classes(num_classes)
         self.num_components = (min(500, 4 * self.num_classes) if num_components is None
@@ -168,9 +232,10 @@ class DLSAHead(nn.Module):
         with torch.random.fork_rng(devices=[]):  # same seed, same head
             torch.manual_seed(int(seed))
             self.levels = nn.ModuleList(
-                DLSALevel(self.in_features, self.num_classes, self.num_components, sigma, flow_blocks, hidden, seed + d)
+                DLSALevel(self.in_features, self.num_classes, self.num_components, sigma, flow_blocks, hidden, seed + d,
+                          aided_inputs)
                 for d in range(self.depth))
-            self.classifier = nn.Linear(self.in_features, self.num_classes)  # plain classifier for the rest
+            self.classifier = RegularClassifier(self.in_features, self.num_classes, regular_inputs)  # for the rest
 
     def route(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Where each sample is classified.
@@ -179,32 +244,40 @@ class DLSAHead(nn.Module):
             features: (B, D) pooled features.
 
         Returns:
-            level (B,) in [0, depth] (depth = the plain classifier) and the sample's most likely
-            cluster at that level (B,) (-1 for the plain classifier).
+            level (B,) in [0, depth] (depth = the regular classifier) and the sample's most likely
+            cluster at that level (B,) (-1 for the regular classifier).
         """
+        level, cluster, _ = self.route_with_latents(features)
+        return level, cluster
+
+    def route_with_latents(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`route` plus each sample's latent z (B, D): that of the level classifying it, and for the
+        regular classifier that of the last level (its "XZ" input)."""
         _check_features(features, self.in_features)
         n = features.shape[0]
         level = torch.full((n,), self.depth, dtype=torch.long, device=features.device)
         cluster = torch.full((n,), -1, dtype=torch.long, device=features.device)
+        z = torch.zeros_like(features)
         for d, lvl in enumerate(self.levels):
             open_ = level == self.depth
             if not bool(open_.any()):
                 break
-            ll, c = lvl.clusters(features[open_])
-            take = ll >= lvl.threshold
-            idx = open_.nonzero().squeeze(1)[take]
-            level[idx], cluster[idx] = d, c[take]
-        return level, cluster
+            ll, c, zd = lvl.encode(features[open_])
+            take = lvl.passes(ll, c)
+            idx = open_.nonzero().squeeze(1)
+            z[idx] = zd.to(z.dtype)  # the rest keep the deepest latent they reached
+            level[idx[take]], cluster[idx[take]] = d, c[take]
+        return level, cluster, z
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Singleton logits (B, K), each sample scored by the classifier it is routed to."""
-        level, cluster = self.route(features)
+        level, cluster, z = self.route_with_latents(features)
         logits = features.new_zeros(features.shape[0], self.num_classes)
         for d in range(self.depth + 1):
             m = level == d
             if bool(m.any()):
-                out = (self.classifier(features[m]) if d == self.depth
-                       else self.levels[d].classify(features[m], cluster[m]))
+                out = (self.classifier(features[m], z[m]) if d == self.depth
+                       else self.levels[d].classify(features[m], cluster[m], z[m]))
                 logits[m] = out.to(logits.dtype)
         return logits
 
@@ -214,4 +287,5 @@ class DLSAHead(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, num_classes={self.num_classes}, num_components="
-                f"{self.num_components}, depth={self.depth}, filter_ratio={self.filter_ratio}")
+                f"{self.num_components}, depth={self.depth}, filter_ratio={self.filter_ratio}, "
+                f"aided_inputs={self.aided_inputs!r}, regular_inputs={self.regular_inputs!r}")

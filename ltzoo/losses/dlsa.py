@@ -1,13 +1,21 @@
 """DLSA flow-filter losses (Xu et al., ECCV 2022; facts in REFERENCE.md "DLSA", proofs in the supplement).
 
-- "dlsa_mle": weighted maximum likelihood, -w_y log p(x), w_c proportional to (n_max / n_c)^2.
-- "dlsa_purity": for an anchor and a sample of another class, -log(1 - sum_k q_k p_k) with q the
-  anchor's cluster posterior (the target, detached) and p the other sample's: a binary
-  cross-entropy pushing the other sample out of the anchor's clusters.
+- "dlsa_mle": weighted maximum likelihood, -w_y log p(x), w_c = (n_max / n_c)^q / sum_j (n_max / n_j)^q
+  (the authors' weighting, q = 2: the weights sum to 1 over classes; anchors are drawn uniformly
+  over classes by the recipe, ltzoo/train/dlsa.py).
+- "dlsa_purity": for an anchor and a sample of another class, with q the anchor's cluster
+  posterior and p the other sample's. ``form="soft_ce"`` (the authors' "soft_ce" contrast loss,
+  default): sum_k q_k log p_k, the NEGATIVE cross-entropy -H(q, p) (<= 0); minimising it raises
+  H(q, p), pushing the other sample out of the anchor's clusters; it is unbounded below (the
+  authors' configs set no ``contrast_margin``; with a margin m, p is clamped to [m, 1] before the
+  log, so the loss stops at log m and clusters below m get no gradient). ``form="log1m"``:
+  -log(1 - sum_k q_k p_k), a bounded binary cross-entropy with the same minimiser.
+  ``contrast_freeze`` (the authors' name; default True) detaches q.
 - "dlsa_balance": KL(p_bar || uniform) = log M - Ent(p_bar) (supplement Sec. 2.1, Eq. 1) of the
   mean cluster posterior p_bar, estimated with momentum and bias correction 1 / (1 - eta^t)
   (supplement Sec. 2.2, Eq. 2-4: unbiased, variance below the batch estimate's).
-- "dlsa": MLE + lambda_bal * balance + lambda_pure * purity (ImageNet-LT: 1 and 0.02, supplement Sec. 5).
+- "dlsa": lambda_lh * MLE + lambda_bal * balance + lambda_pure * purity (the authors' ImageNet-LT config:
+  lambda_lh 2, lambda_bal 1, lambda_pure 0.02; supplement Sec. 5 gives the last two).
 
 The losses take a flow filter's outputs (:class:`ltzoo.heads.flow.FlowOutput`), not class logits.
 """
@@ -25,23 +33,35 @@ from ltzoo.losses.reduction import check_reduction, reduce_loss
 from ltzoo.registry import LOSSES
 from ltzoo.validation import class_counts_tensor, check_num_classes
 
-__all__ = ["mle_class_weights", "kl_to_uniform", "MomentumEstimator", "DLSAMLELoss", "DLSAPurityLoss",
+__all__ = ["PURITY_FORMS", "mle_class_weights", "kl_to_uniform", "MomentumEstimator", "DLSAMLELoss", "DLSAPurityLoss",
            "ClusterBalanceLoss", "DLSALoss"]
 
 
-def mle_class_weights(class_counts: Sequence[float] | torch.Tensor) -> torch.Tensor:
-    """Per-class MLE weights w_c = (n_max / n_c)^2, normalised so the mean weight over the
-    training samples is 1 (sum_c n_c w_c = sum_c n_c).
+PURITY_FORMS = ("soft_ce", "log1m")
+
+
+def mle_class_weights(class_counts: Sequence[float] | torch.Tensor, q: float = 2.0) -> torch.Tensor:
+    """Per-class MLE weights w_c = (n_max / n_c)^q / sum_j (n_max / n_j)^q (they sum to 1 over classes).
+
+    The authors' weighting (q = 2), meant for anchors drawn uniformly over classes: a batch's mean
+    weight is then about 1 / K. A class with no samples (a deeper DLSA level may lack some) gets
+    weight 0 and is left out of the sum, as the authors' sampler only knows the classes present.
 
     Args:
-        class_counts: (K,) training class counts, all > 0.
+        class_counts: (K,) training class counts, >= 0 with at least one > 0.
+        q: Exponent q >= 0 (0: every present class weighted equally).
 
     Returns:
         The (K,) float32 weights.
     """
-    n = class_counts_tensor(class_counts, name="class_counts")
-    w = (n.max() / n) ** 2
-    return w * n.sum() / (n * w).sum()
+    n = class_counts_tensor(class_counts, name="class_counts", allow_zero=True)
+    if float(n.sum()) <= 0:
+        raise ValueError("class_counts must have at least one class with samples")
+    q = _check_weight(q, "q")
+    present = n > 0
+    w = torch.where(present, n.max() / n.clamp_min(1e-30), torch.zeros_like(n)) ** q
+    w = torch.where(present, w, torch.zeros_like(w))  # 0 ** 0 = 1 for absent classes when q = 0
+    return w / w.sum()
 
 
 def kl_to_uniform(p: torch.Tensor) -> torch.Tensor:
@@ -108,13 +128,14 @@ class DLSAMLELoss(nn.Module):
     """Weighted negative log-likelihood -w_y log p(x), w from :func:`mle_class_weights`.
 
     Args:
-        class_counts: (K,) training class counts, all > 0.
+        class_counts: (K,) training class counts (an absent class, count 0, gets weight 0).
+        q: Exponent of the class weights (the authors' 2).
         reduction: "mean", "sum" or "none".
     """
 
-    def __init__(self, class_counts: Sequence[float] | torch.Tensor, reduction: str = "mean") -> None:
+    def __init__(self, class_counts: Sequence[float] | torch.Tensor, q: float = 2.0, reduction: str = "mean") -> None:
         super().__init__()
-        self.register_buffer("weights", mle_class_weights(class_counts))
+        self.register_buffer("weights", mle_class_weights(class_counts, q))
         self.reduction = check_reduction(reduction)
 
     def forward(self, log_likelihood: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -127,17 +148,34 @@ class DLSAMLELoss(nn.Module):
 
 @LOSSES.register("dlsa_purity")
 class DLSAPurityLoss(nn.Module):
-    """-log(1 - sum_k q_k p_k): q the anchor's cluster posterior, p that of a sample of another class.
+    """Purity loss between an anchor's cluster posterior q and that of a sample of another class p.
+
+    ``form="soft_ce"`` (the authors' "soft_ce"): sum_k q_k log p_k, i.e. minus the cross-entropy
+    H(q, p); <= 0 and unbounded below unless ``margin`` clamps p to [margin, 1] before the log.
+    ``form="log1m"``: -log(1 - sum_k q_k p_k) >= 0. Both are minimised by p putting no mass on the
+    clusters q occupies.
 
     Args:
         reduction: "mean", "sum" or "none".
-        detach_anchor: Treat the anchor's posterior as a fixed target.
+        detach_anchor: Treat the anchor's posterior as a fixed target (the authors' ``contrast_freeze``).
+        form: "soft_ce" or "log1m".
+        margin: soft_ce only: clamp p to [margin, 1] (the authors' ``contrast_margin``; None: no clamp).
     """
 
-    def __init__(self, reduction: str = "mean", detach_anchor: bool = True) -> None:
+    def __init__(self, reduction: str = "mean", detach_anchor: bool = True, form: str = "soft_ce",
+                 margin: float | None = None) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
         self.detach_anchor = bool(detach_anchor)
+        if form not in PURITY_FORMS:
+            raise ValueError(f"form must be one of {PURITY_FORMS}, got {form!r}")
+        self.form = form
+        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
+                                   or not 0 < margin < 1):
+            raise ValueError(f"margin must be None or a number in (0, 1), got {margin!r}")
+        if margin is not None and form != "soft_ce":
+            raise ValueError("margin applies to form='soft_ce' only")
+        self.margin = None if margin is None else float(margin)
 
     def forward(self, cluster_logits: torch.Tensor, negative_cluster_logits: torch.Tensor) -> torch.Tensor:
         """Args: anchors' and negatives' (B, M) cluster logits, row i a pair. Returns: the reduced loss."""
@@ -150,6 +188,11 @@ class DLSAPurityLoss(nn.Module):
             return reduce_loss(cluster_logits.new_zeros(cluster_logits.shape[0]), self.reduction)
         log_q = cluster_logits.log_softmax(dim=1)
         log_q = log_q.detach() if self.detach_anchor else log_q
+        if self.form == "soft_ce":
+            log_p = negative_cluster_logits.log_softmax(dim=1)
+            if self.margin is not None:  # clamp(p, m, 1).log() = max(log p, log m)
+                log_p = log_p.clamp_min(math.log(self.margin))
+            return reduce_loss((log_q.exp() * log_p).sum(dim=1), self.reduction)
         # log(1 - sum_k q_k p_k) = logsumexp_k(log q_k + log(1 - p_k)), log(1 - p_k) kept exact near p_k = 1
         return reduce_loss(-torch.logsumexp(log_q + _log1m_softmax(negative_cluster_logits), dim=1), self.reduction)
 
@@ -189,32 +232,40 @@ class ClusterBalanceLoss(nn.Module):
 
 @LOSSES.register("dlsa")
 class DLSALoss(nn.Module):
-    """L = L_MLE + lambda_bal L_bal + lambda_pure L_pure; called as ``loss(output, target, negative_output)``.
+    """L = lambda_lh L_MLE + lambda_bal L_bal + lambda_pure L_pure; called as ``loss(output, target, negative_output)``.
 
     Args:
-        class_counts: (K,) training class counts, all > 0 (MLE weights).
+        class_counts: (K,) training class counts, an absent class (0) weighted 0 (MLE weights).
         num_components: Mixture components M.
+        lambda_lh: Weight of the MLE loss (the authors' 2).
         lambda_bal: Weight of the balancedness loss (ImageNet-LT 1, Places-LT 2).
         lambda_pure: Weight of the purity loss (ImageNet-LT 0.02, Places-LT 0.03).
-        momentum: eta of the balancedness estimator.
+        momentum: eta of the balancedness estimator (the authors' posterior momentum 0.7).
+        q: Exponent of the MLE class weights (the authors' 2).
+        purity: Purity form, "soft_ce" (the authors') or "log1m" (:class:`DLSAPurityLoss`).
+        purity_margin: soft_ce clamp (None: none, as the authors' configs).
+        contrast_freeze: Detach the anchor's posterior in the purity loss (the authors' True).
         reduction: "mean" or "sum" (of the per-sample MLE and purity terms).
     """
 
     def __init__(self, class_counts: Sequence[float] | torch.Tensor, num_components: int, lambda_bal: float = 1.0,
-                 lambda_pure: float = 0.02, momentum: float = 0.7, reduction: str = "mean") -> None:
+                 lambda_pure: float = 0.02, momentum: float = 0.7, reduction: str = "mean", lambda_lh: float = 2.0,
+                 q: float = 2.0, purity: str = "soft_ce", purity_margin: float | None = None,
+                 contrast_freeze: bool = True) -> None:
         super().__init__()
         if check_reduction(reduction) == "none":
             raise ValueError("reduction must be 'mean' or 'sum' (the balancedness term is batch-level)")
-        self.mle = DLSAMLELoss(class_counts, reduction)
-        self.purity = DLSAPurityLoss(reduction)
+        self.mle = DLSAMLELoss(class_counts, q, reduction)
+        self.purity = DLSAPurityLoss(reduction, contrast_freeze, purity, purity_margin)
         self.balance = ClusterBalanceLoss(num_components, momentum)
+        self.lambda_lh = _check_weight(lambda_lh, "lambda_lh")
         self.lambda_bal = _check_weight(lambda_bal, "lambda_bal")
         self.lambda_pure = _check_weight(lambda_pure, "lambda_pure")
         self.last: dict[str, float] = {}
 
     def forward(self, output: Any, target: torch.Tensor, negative_output: Any = None) -> torch.Tensor:
-        """Args: FlowOutput of the batch, (B,) labels, FlowOutput of one other-class sample per row
-        (None: no purity term). Returns: the total loss; ``self.last`` holds its terms."""
+        """Args: FlowOutput of the batch (the anchors), (B,) labels, FlowOutput of one other-class sample
+        per row (None: no purity term). Returns: the total loss; ``self.last`` holds its unweighted terms."""
         if not hasattr(output, "log_likelihood") or not hasattr(output, "cluster_logits"):
             raise TypeError(f"output must be a FlowOutput, got {type(output).__name__}")
         terms = {"mle": self.mle(output.log_likelihood, target)}
@@ -222,10 +273,11 @@ class DLSALoss(nn.Module):
             terms["balance"] = self.balance(output.cluster_logits)
         if self.lambda_pure > 0 and negative_output is not None:
             terms["purity"] = self.purity(output.cluster_logits, negative_output.cluster_logits)
-        total = (terms["mle"] + self.lambda_bal * terms.get("balance", 0.0)
+        total = (self.lambda_lh * terms["mle"] + self.lambda_bal * terms.get("balance", 0.0)
                  + self.lambda_pure * terms.get("purity", 0.0))
         self.last = {k: float(v.detach()) for k, v in terms.items()}
         return total
 
     def extra_repr(self) -> str:
-        return f"lambda_bal={self.lambda_bal}, lambda_pure={self.lambda_pure}"
+        return (f"lambda_lh={self.lambda_lh}, lambda_bal={self.lambda_bal}, lambda_pure={self.lambda_pure}, "
+                f"purity={self.purity.form!r}")

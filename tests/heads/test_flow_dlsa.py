@@ -79,7 +79,8 @@ def test_head_contract_and_unfitted_routing():
     with torch.no_grad():
         logits = head.eval()(x)
         assert logits.shape == (7, 4)
-        assert torch.equal(logits, head.classifier(x))  # thresholds +inf: all to the plain classifier
+        z_last = head.levels[-1].encode(x)[2]
+        assert torch.equal(logits, head.classifier(x, z_last))  # thresholds +inf: all to the regular classifier
     level, cluster = head.route(x)
     assert level.tolist() == [2] * 7 and cluster.tolist() == [-1] * 7
     assert head.cam_weights() is None
@@ -92,6 +93,7 @@ def test_head_contract_and_unfitted_routing():
 @pytest.mark.parametrize("kwargs, match", [
     ({"filter_ratio": 1.5}, "filter_ratio"), ({"filter_ratio": 0}, "filter_ratio"), ({"depth": 0}, "depth"),
     ({"num_components": 0}, "num_components"), ({"sigma": -1.0}, "sigma"), ({"flow_blocks": 0}, "flow_blocks"),
+    ({"aided_inputs": "XZ"}, "aided_inputs"), ({"regular_inputs": "XZP"}, "regular_inputs"),
 ])
 def test_head_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -155,6 +157,7 @@ def test_same_seed_same_head_and_routing_uses_the_fitted_eval_map():
     ({"prior": "global"}, ValueError, "prior"),
     ({"flow_epochs": 0}, ValueError, "flow_epochs"), ({"epochs": 0}, ValueError, "epochs"),
     ({"plain_on": "rest", "plain": torch.nn.Linear(6, 3)}, ValueError, "plain"),
+    ({"plain": torch.nn.Linear(6, 3)}, ValueError, "regular_inputs"), ({"flow_batch_size": 0}, ValueError, "flow_batch"),
 ])
 def test_fit_dlsa_head_rejects_bad_arguments(kwargs, error, match):
     x, y = _blobs()
@@ -168,3 +171,64 @@ def test_maf_blocks_alternate_order_with_batchnorm():
     maf = MAF(4, 8, blocks=2)
     kinds = [type(m).__name__ for m in maf.layers]
     assert kinds == ["MADE", "BatchNormFlow", "MADE", "BatchNormFlow"]
+
+
+def _fitted_like(head: DLSAHead, seed: int = 0) -> DLSAHead:
+    """Give every level a finite threshold, random histograms and non-trivial flows, in eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in head.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g))
+        for lv in head.levels:
+            lv.cluster_hist.copy_(torch.rand(lv.cluster_hist.shape, generator=g).softmax(1))
+    return head.eval()
+
+
+def test_fidelity_classifier_inputs_xzp_and_xz_use_the_flow_latent():
+    """The authors' "XZP" cluster-aided classifier: fc(x) + fc_aided([z, P]); "XZ" regular: fc(x) + fc_z(z),
+    z the flow latent of the sample's level (the last level's for the rest)."""
+    head = _fitted_like(DLSAHead(6, 3, num_components=4, depth=1))
+    lv = head.levels[0]
+    x = torch.randn(40, 6) * 2
+    with torch.no_grad():
+        out = lv.filter(x)
+        lv.threshold.fill_(out.log_likelihood.median())
+        passed = out.log_likelihood >= lv.threshold
+        c = out.cluster_logits.argmax(1)
+        aided = lv.classifier
+        by_hand = torch.where(
+            passed[:, None],
+            x @ aided.fc.weight.T + aided.fc.bias
+            + torch.cat([out.z, lv.cluster_hist[c]], 1) @ aided.fc_aided.weight.T + aided.fc_aided.bias,
+            x @ head.classifier.fc.weight.T + head.classifier.fc.bias
+            + out.z @ head.classifier.fc_z.weight.T + head.classifier.fc_z.bias)
+        assert 0 < int(passed.sum()) < 40
+        assert torch.allclose(head(x), by_hand, atol=1e-5)
+    old = _fitted_like(DLSAHead(6, 3, num_components=4, aided_inputs="XP", regular_inputs="X"))
+    lv = old.levels[0]
+    with torch.no_grad():
+        out = lv.filter(x)
+        lv.threshold.fill_(out.log_likelihood.median())
+        passed = out.log_likelihood >= lv.threshold
+        hist = lv.cluster_hist[out.cluster_logits.argmax(1)]
+        by_hand = torch.where(passed[:, None], lv.classifier.fc(x) + lv.classifier.fc_aided(torch.cat([x, hist], 1)),
+                              old.classifier.fc(x))
+        assert torch.allclose(old(x), by_hand, atol=1e-5)
+        assert old.classifier.fc_z is None
+
+
+def test_fidelity_cluster_filter_mask_sends_masked_clusters_on():
+    """With the optional cluster filter, a sample passes only if its cluster is kept (cluster_ok) and its
+    likelihood reaches the threshold; the others go to the next level (here: the regular classifier)."""
+    head = _fitted_like(DLSAHead(6, 3, num_components=4, depth=1))
+    lv = head.levels[0]
+    x = torch.randn(60, 6) * 2
+    with torch.no_grad():
+        ll, c = lv.clusters(x)
+        lv.threshold.fill_(float(ll.min()))  # everyone reaches the threshold
+        assert torch.equal(head.route(x)[0], torch.zeros(60, dtype=torch.long))
+        masked = int(torch.bincount(c, minlength=4).argmax())
+        lv.cluster_ok[masked] = False
+        level, cluster = head.route(x)
+        assert torch.equal(level, (c == masked).long())  # 1 = depth: the regular classifier
+        assert torch.equal(cluster[c != masked], c[c != masked]) and bool((cluster[c == masked] == -1).all())
