@@ -3,16 +3,19 @@
 A larger test set than digits-LT (10,000 balanced test images, 3,000 in the few-shot group), so
 single-run differences are far less noisy. CIFAR-10-LT (imbalance ratio 100, 12,406 training images
 from the shared JPEG copy); a stratified 20% validation split is carved from it (split seed 0) and
-ResNet-32 is trained with plain cross-entropy on the rest (SGD, lr 0.1, momentum 0.9, wd 2e-4,
-batch 128, cosine schedule with 1 warm-up epoch, the CIFAR augmentation, seed 0) through
-``ltzoo.train.train_supervised`` (resumable: the run continues from ``--work-dir``). On its frozen
-64-d features ``ltzoo.train.train_dlsa`` (same split) fits, for every head seed, the plain
-classifier and the default DLSA head; epochs are selected on the validation split only. Groups:
-many > 1500, medium 200-1500, few < 200 training images (3 / 4 / 3 classes; the default 100 / 20
-thresholds leave CIFAR-10-LT without a few-shot group).
+ResNet-32 is trained with plain cross-entropy on the rest on the CPU schedule (30 epochs, SGD lr 0.1,
+momentum 0.9, wd 2e-4, batch 128, 5 warm-up epochs, lr x0.1 at epoch 24 and x0.01 at 27, the CIFAR
+augmentation, random sampler, no mixing, seed 0) through ``ltzoo.train.train_supervised``
+(resumable: the run continues from ``--work-dir``). On its frozen 64-d features
+``ltzoo.train.train_dlsa`` (same split) fits, for every head seed, the plain classifier and each
+DLSA variant (see benchmarks/bench_dlsa.py: "default" = the authors' flow optimisation and losses,
+"log1m" = the other purity form, "x_inputs" = the earlier XP / X classifier inputs); epochs are
+selected on the validation split only. Groups: many > 1500, medium 200-1500, few < 200 training
+images (3 / 4 / 3 classes, the same as the class-index groups [0, 2], [3, 6], [7, 9]).
 
-    LTZOO_CIFAR10_JPEG=/path/to/cifar10 python -m benchmarks.bench_dlsa_cifar [--epochs 15]
-        [--head-seeds 5] [--work-dir runs/bench_dlsa_cifar_e15] [--threads 2]
+    LTZOO_CIFAR10_JPEG=/path/to/cifar10 python -m benchmarks.bench_dlsa_cifar [--epochs 30]
+        [--head-seeds 5] [--variants default log1m x_inputs] [--work-dir runs/bench_dlsa_cifar_e30]
+        [--threads 2] [--backbone-only]
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import numpy as np
 import torch
 
 from benchmarks._common import write_result
-from benchmarks.bench_dlsa import METRICS, paired_summary
+from benchmarks.bench_dlsa import METRICS, VARIANTS, paired_summary
 from ltzoo.data import create_dataset
 from ltzoo.data.transforms import build_transform
 from ltzoo.metrics import summarize
@@ -33,7 +36,7 @@ from ltzoo.train import train_supervised
 from ltzoo.train.dlsa import train_dlsa
 from ltzoo.train.features import extract_features, stratified_split
 
-HEAD = {"epochs": 30, "flow_epochs": 15, "val_fraction": 0.2, "split_seed": 0, "batch_size": 256}
+HEAD = {"epochs": 30, "flow_epochs": 50, "val_fraction": 0.2, "split_seed": 0, "batch_size": 256}
 GROUPS = {"many_threshold": 1500, "few_threshold": 200}  # 3 / 4 / 3 classes at ratio 100 (5000 ... 50 images)
 
 
@@ -46,6 +49,7 @@ def main() -> None:
     parser.add_argument("--work-dir", default=None,
                         help="backbone run and feature caches (default runs/bench_dlsa_cifar_e<epochs>)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", default=["default", "log1m", "x_inputs"], choices=list(VARIANTS))
     parser.add_argument("--backbone-only", action="store_true", help="train (or resume) the backbone, then stop")
     args = parser.parse_args()
     if not args.root:
@@ -69,44 +73,55 @@ def main() -> None:
         return
     model = run["model"].eval()
     eval_train = train_set.subset(np.arange(len(train_set)), transform=build_transform("cifar", train=False))
-    runs = []
+    runs: dict[str, list] = {name: [] for name in args.variants}
     start = time.perf_counter()
     for seed in range(args.head_seeds):
-        _, rep = train_dlsa(model, eval_train, test_set, val_fraction=HEAD["val_fraction"], seed=seed,
-                            split_seed=HEAD["split_seed"], epochs=HEAD["epochs"], flow_epochs=HEAD["flow_epochs"],
-                            batch_size=HEAD["batch_size"], cache_dir=work / "features", progress=False,
-                            groups=GROUPS)
-        runs.append({"seed": seed, "dlsa": {k: round(rep["dlsa"][k], 2) for k in METRICS},
-                     "plain": {k: round(rep["plain"][k], 2) for k in METRICS},
-                     "test_routing": [round(v, 3) for v in rep["test_routing"]]})
-        print(f"head seed {seed}: few {runs[-1]['dlsa']['few']:.2f} vs {runs[-1]['plain']['few']:.2f}, "
-              f"top1 {runs[-1]['dlsa']['top1']:.2f} vs {runs[-1]['plain']['top1']:.2f}", flush=True)
+        for name in args.variants:
+            _, rep = train_dlsa(model, eval_train, test_set, val_fraction=HEAD["val_fraction"], seed=seed,
+                                split_seed=HEAD["split_seed"], epochs=HEAD["epochs"], flow_epochs=HEAD["flow_epochs"],
+                                batch_size=HEAD["batch_size"], cache_dir=work / "features", progress=False,
+                                groups=GROUPS, candidates=[VARIANTS[name]])
+            runs[name].append({"seed": seed, "dlsa": {k: round(rep["dlsa"][k], 2) for k in METRICS},
+                               "plain": {k: round(rep["plain"][k], 2) for k in METRICS},
+                               "test_routing": [round(v, 3) for v in rep["test_routing"]],
+                               "flow_epoch": rep["selected"]["flow_epoch"],
+                               "flow_pure_clusters": rep["flow_pure_clusters"]})
+            r = runs[name][-1]
+            print(f"head seed {seed} {name:8s}: few {r['dlsa']['few']:.2f} vs {r['plain']['few']:.2f}, "
+                  f"top1 {r['dlsa']['top1']:.2f} vs {r['plain']['top1']:.2f}, flow epoch {r['flow_epoch']}", flush=True)
     xt, yt = extract_features(model, test_set, cache_path=work / "features" / "test.safetensors", progress=False)
     with torch.no_grad():
         ce = summarize(yt, model.get_classifier()(xt).argmax(1), train_set.class_counts, **GROUPS)
+
+    def summary(rs: list) -> dict:
+        return {k: {**{n.replace("backbones", "seeds"): v  # one backbone: the spread is over head seeds
+                       for n, v in paired_summary([r["dlsa"][k] - r["plain"][k] for r in rs]).items()},
+                    "dlsa_mean": round(float(np.mean([r["dlsa"][k] for r in rs])), 2),
+                    "plain_mean": round(float(np.mean([r["plain"][k] for r in rs])), 2)} for k in METRICS}
+
     payload = {
         "data": {"dataset": "CIFAR-10-LT (shared JPEG copy)", "imb_ratio": args.imb_ratio,
                  "train_class_counts": train_set.class_counts, "num_test": len(test_set),
                  "groups": "many > 1500, medium 200-1500, few < 200 training images (3 / 4 / 3 classes)"},
-        "backbone": {**{k: cfg[k] for k in ("model", "epochs", "batch_size", "lr", "weight_decay", "warmup_epochs",
-                                            "schedule", "seed")}, "loss": "ce",
+        "backbone": {**{k: cfg[k] for k in ("model", "epochs", "batch_size", "lr", "momentum", "weight_decay",
+                                            "warmup_epochs", "schedule", "milestones", "lr_gamma", "sampler",
+                                            "seed")}, "loss": "ce", "mixer": None,
                      "trained_on": "training set minus the validation split",
                      "seconds_this_invocation": round(backbone_s, 1),  # training, or only the final evaluation on resume
                      "epochs_run": run["epochs_done"],
                      "ce_classifier": {k: round(ce[k], 2) for k in METRICS}},
-        "head": {**HEAD, "head_seeds": list(range(args.head_seeds)), "variant": "default",
+        "head": {**HEAD, "head_seeds": list(range(args.head_seeds)), "variants": {n: VARIANTS[n] for n in args.variants},
+                 "selection": "flow epoch: most pure validation clusters; classifiers: validation class-balanced CE",
                  "seconds": round(time.perf_counter() - start, 1)},
         "threads": args.threads,
-        "summary": {k: {**{n.replace("backbones", "seeds"): v  # one backbone: the spread is over head seeds
-                           for n, v in paired_summary([r["dlsa"][k] - r["plain"][k] for r in runs]).items()},
-                        "dlsa_mean": round(float(np.mean([r["dlsa"][k] for r in runs])), 2),
-                        "plain_mean": round(float(np.mean([r["plain"][k] for r in runs])), 2)} for k in METRICS},
+        "summary": {name: summary(rs) for name, rs in runs.items()},
         "runs": runs,
     }
     path = write_result(f"dlsa_cifar10_lt_e{args.epochs}", payload)
     print(f"wrote {path}")
-    for k in METRICS:
-        print(k, payload["summary"][k])
+    for name in args.variants:
+        for k in ("top1", "few", "hmean"):
+            print(name, k, payload["summary"][name][k])
 
 
 if __name__ == "__main__":

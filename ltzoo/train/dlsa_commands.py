@@ -88,13 +88,15 @@ def load_dlsa_head(folder: str | Path, device: str = "cpu") -> torch.nn.Module:
 def _cmd_dlsa(args: argparse.Namespace) -> int:
     from ltzoo.train.evaluation import format_table
 
-    head_kwargs = {"depth": args.depth, "filter_ratio": args.filter_ratio}
+    head_kwargs = {"depth": args.depth, "filter_ratio": args.filter_ratio, "aided_inputs": args.aided_inputs,
+                   "regular_inputs": args.regular_inputs}
     if args.num_components is not None:
         head_kwargs["num_components"] = args.num_components
     report = run_dlsa(args.checkpoint, args.out, head_kwargs, device=args.device, seed=args.seed,
                       epochs=args.epochs, flow_epochs=args.flow_epochs, val_fraction=args.val_fraction,
                       batch_size=args.batch_size, progress=not args.no_progress, prior=args.prior,
-                      aided_on=args.aided_on, plain_on=args.plain_on)
+                      aided_on=args.aided_on, plain_on=args.plain_on, flow_lr=args.flow_lr,
+                      flow_batch_size=args.flow_batch_size, purity=args.purity, cluster_filter=args.cluster_filter)
     print(format_table([{"classifier": "DLSA", **report["dlsa"]}, {"classifier": "plain", **report["plain"]}],
                        name_key="classifier"))
     print(f"DLSA head: {Path(args.out) / HEAD_FILE}")
@@ -103,6 +105,8 @@ def _cmd_dlsa(args: argparse.Namespace) -> int:
 
 def add_dlsa_subcommand(sub: Any) -> None:
     """Add ``dlsa`` to the ``ltzoo`` subparsers."""
+    from ltzoo.heads.flow import AIDED_INPUTS, REGULAR_INPUTS
+    from ltzoo.losses.dlsa import PURITY_FORMS
     from ltzoo.train.dlsa import PRIORS
 
     p = sub.add_parser("dlsa", help="fit a DLSA flow-filter head on a trained model's frozen features")
@@ -112,7 +116,15 @@ def add_dlsa_subcommand(sub: Any) -> None:
     p.add_argument("--filter-ratio", type=float, default=0.3, help="share filtered per level (default 0.3)")
     p.add_argument("--num-components", type=int, default=None, help="mixture components (default min(500, 4K))")
     p.add_argument("--epochs", type=int, default=50, help="classifier epochs (default 50)")
-    p.add_argument("--flow-epochs", type=int, default=30, help="flow-filter epochs (default 30)")
+    p.add_argument("--flow-epochs", type=int, default=50, help="flow-filter epochs (default 50, the authors')")
+    p.add_argument("--flow-lr", type=float, default=0.2, help="flow-filter SGD learning rate (default 0.2)")
+    p.add_argument("--flow-batch-size", type=int, default=1024, help="flow-filter batch size (default 1024)")
+    p.add_argument("--purity", choices=PURITY_FORMS, default="soft_ce",
+                   help="purity loss: the authors' soft_ce (default) or -log(1 - q.p)")
+    p.add_argument("--aided-inputs", choices=AIDED_INPUTS, default="XZP", help="cluster-aided classifier inputs")
+    p.add_argument("--regular-inputs", choices=REGULAR_INPUTS, default="XZ", help="regular classifier inputs")
+    p.add_argument("--cluster-filter", action="store_true",
+                   help="pass only clusters with training purity >= 0.7 and size >= 10")
     p.add_argument("--val-fraction", type=float, default=0.2, help="validation share of each class (default 0.2)")
     p.add_argument("--prior", choices=PRIORS, default="branch", help="balanced-softmax class counts")
     p.add_argument("--aided-on", choices=["reaching", "passed"], default="reaching",
