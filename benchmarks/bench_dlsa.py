@@ -20,9 +20,10 @@ lr 0.2, batch 1024, 50 epochs chosen by pure validation clusters; XZP / XZ class
 1; cluster-aided classifier trained on every sample reaching its level, regular classifier on all
 samples); "log1m" (purity -log(1 - q.p) instead of soft_ce); "authors" (cluster-aided classifier on
 the filtered samples only, regular classifier on the unfiltered rest only); "cluster_filter" (only
-clusters with training purity >= 0.7 and size >= 10 pass); "x_inputs" (the earlier XP / X inputs:
-the regular classifier is the plain classifier itself, so DLSA differs from it only on filtered
-samples).
+clusters with training purity >= 0.7 and size >= 10 pass); "x_inputs" (XP / X inputs: the
+features x in place of the flow latent z, which is what the authors' released entry point computes,
+as it passes the features themselves as the classifiers' "Z" input; the regular classifier is then
+the plain classifier itself, so DLSA differs from it only on filtered samples).
 
     python -m benchmarks.bench_dlsa [--seeds 5] [--cnn-epochs 4 8 15] [--cnn-seeds 0 1 2 3]
                                     [--imb-ratios 10 20] [--threads 1]

@@ -6,8 +6,9 @@ random means, identity covariance, uniform weights), a log-likelihood threshold 
 cluster-aided classifier. As the authors' configs: the cluster-aided classifier takes "XZP",
 Linear(x) + Linear([z, P]) with z the flow latent and P the training class histogram of the
 sample's most likely cluster; the regular classifier for the rest takes "XZ", Linear(x) +
-Linear(z) with z the last level's latent ("XP" and "X", Linear(x) + Linear([x, P]) and Linear(x),
-are the earlier readings). A sample whose likelihood reaches a level's threshold (set so that
+Linear(z) with z the last level's latent. "XP" and "X", Linear(x) + Linear([x, P]) and Linear(x),
+put the features where z was: what the authors' released entry point computes, since it passes
+the features themselves as the classifiers' "Z" input (``divide_and_conquer(features, features, ...)``). A sample whose likelihood reaches a level's threshold (set so that
 ``filter_ratio`` of the training samples reaching that level pass) and, with the optional
 cluster filter, whose cluster is well clustered (training purity >= 0.7 and size >= 10, the
 authors' base-config values) is classified there; the rest go to the next level, and after the
