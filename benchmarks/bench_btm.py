@@ -29,11 +29,11 @@ import numpy as np
 import torch
 
 from benchmarks._common import write_result
+from ltzoo.engine.builders import build_eval_loader
+from ltzoo.engine.data import build_datasets
 from ltzoo.merge import balanced_subsets
 from ltzoo.metrics import evaluate
 from ltzoo.recipes.btm import BTMConfig, finetune_on_subset, finetune_steps, posttrain_model, train_btm
-from ltzoo.engine.builders import build_eval_loader
-from ltzoo.engine.data import build_datasets
 from ltzoo.recipes.demo import demo_config
 from ltzoo.recipes.supervised import train_supervised
 

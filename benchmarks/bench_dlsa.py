@@ -43,9 +43,9 @@ from torch import nn
 import ltzoo
 from benchmarks._common import write_result
 from ltzoo.data import create_dataset
+from ltzoo.engine.features import extract_features, stratified_split
 from ltzoo.metrics import summarize
 from ltzoo.recipes.dlsa import train_dlsa
-from ltzoo.engine.features import extract_features, stratified_split
 
 METRICS = ("top1", "many", "medium", "few", "hmean", "lowest")
 VARIANTS: dict[str, dict[str, Any]] = {

@@ -31,10 +31,10 @@ from benchmarks._common import write_result
 from benchmarks.bench_dlsa import METRICS, VARIANTS, paired_summary
 from ltzoo.data import create_dataset
 from ltzoo.data.transforms import build_transform
-from ltzoo.metrics import summarize
-from ltzoo.recipes.supervised import train_supervised
-from ltzoo.recipes.dlsa import train_dlsa
 from ltzoo.engine.features import extract_features, stratified_split
+from ltzoo.metrics import summarize
+from ltzoo.recipes.dlsa import train_dlsa
+from ltzoo.recipes.supervised import train_supervised
 
 HEAD = {"epochs": 30, "flow_epochs": 50, "val_fraction": 0.2, "split_seed": 0, "batch_size": 256}
 GROUPS = {"many_threshold": 1500, "few_threshold": 200}  # 3 / 4 / 3 classes at ratio 100 (5000 ... 50 images)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltzoo import data, metrics  # noqa: F401  (public submodules)
 from ltzoo import backbones as _backbones  # noqa: F401  (registers backbones)
+from ltzoo import data, metrics  # noqa: F401  (public submodules)
 from ltzoo import heads as _heads  # noqa: F401  (registers heads)
 from ltzoo import losses as _losses  # noqa: F401  (registers losses)
 from ltzoo import mixers as _mixers  # noqa: F401  (registers mixers)
 from ltzoo import samplers as _samplers  # noqa: F401  (registers samplers)
 from ltzoo.hub import push_to_hub, save_pretrained
 from ltzoo.hub.factory import create_model, list_models
+from ltzoo.hub.timm_bridge import register_timm_entrypoints as _register_timm_entrypoints
 from ltzoo.models import LTModel
 from ltzoo.registry import BACKBONES, HEADS, LOSSES, MIXERS, SAMPLERS, Registry
-from ltzoo.hub.timm_bridge import register_timm_entrypoints as _register_timm_entrypoints
 
 __version__ = "0.1.0"
 

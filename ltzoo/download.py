@@ -15,8 +15,12 @@ __all__ = ["hub_file", "hub_errors"]
 
 def hub_errors():
     """huggingface_hub's (not cached offline, file missing, repository missing, revision missing) errors."""
-    from huggingface_hub.errors import (LocalEntryNotFoundError, RemoteEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
     return LocalEntryNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
 
@@ -34,9 +38,9 @@ def hub_file(repo_id: str, filename: str, revision: str | None = None, cache_dir
             with the repository named; LocalEntryNotFoundError when the Hub cannot be reached and the
             file is not cached.
     """
-    from huggingface_hub import hf_hub_download
-
     from importlib.metadata import PackageNotFoundError, version
+
+    from huggingface_hub import hf_hub_download
 
     try:
         ltzoo_version = version("ltzoo")

@@ -9,11 +9,11 @@ __all__ = ['add_parser']
 
 
 def _cmd_btm(args: argparse.Namespace) -> int:
+    from ltzoo.engine.data import build_datasets
+    from ltzoo.engine.eval_checkpoint import load_for_eval
     from ltzoo.hub import metrics_block
     from ltzoo.hub.save import save_pretrained
     from ltzoo.recipes.btm import BTMConfig, describe_fc_stage, report_table, train_btm
-    from ltzoo.engine.data import build_datasets
-    from ltzoo.engine.eval_checkpoint import load_for_eval
 
     model, cfg, counts = load_for_eval(args.stage1, device=args.device)
     if cfg is None:

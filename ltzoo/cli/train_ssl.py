@@ -28,9 +28,9 @@ SSL_FLAGS: dict[str, tuple[str, Any, str]] = {
 def _cmd_train_ssl(args: argparse.Namespace) -> int:
     from ltzoo.engine.data import build_datasets
     from ltzoo.engine.distributed import init_distributed, teardown
-    from ltzoo.recipes.fixmatch import train_fixmatch
     from ltzoo.engine.ssl_config import SSLConfig
     from ltzoo.engine.ssl_data import make_ltssl_split
+    from ltzoo.recipes.fixmatch import train_fixmatch
 
     cfg = config_from_args(args, SSLConfig)
     if not cfg.ltssl:

@@ -18,8 +18,8 @@ from typing import Any
 import torch.nn.functional as F
 
 from ltzoo.data import TensorImageDataset, TensorRandomCrop, create_dataset
-from ltzoo.metrics.groups import conventional_split
 from ltzoo.engine.config import TrainConfig
+from ltzoo.metrics.groups import conventional_split
 
 __all__ = ["build_datasets", "resize_tensor_dataset", "is_image_tree"]
 

@@ -40,9 +40,9 @@ def load_for_eval(path: str | Path, ema: bool = False,
     Returns:
         ``(model in eval mode, config or None, class counts)``.
     """
-    from ltzoo.hub.factory import create_model
     from ltzoo.engine.builders import build_model
     from ltzoo.engine.checkpoint import load_checkpoint
+    from ltzoo.hub.factory import create_model
 
     path = Path(path)
     if path.is_dir():
@@ -114,8 +114,8 @@ def evaluate_checkpoint(
     """
     from ltzoo.engine.builders import build_eval_loader
     from ltzoo.engine.data import build_datasets
-    from ltzoo.metrics.groups import check_group_split
     from ltzoo.engine.evaluation import evaluate_model, limit_test_set, resolve_group_split, write_json
+    from ltzoo.metrics.groups import check_group_split
 
     model, cfg, counts = load_for_eval(path, ema, device)
     if cfg is None and data is None:
@@ -138,8 +138,8 @@ def evaluate_checkpoint(
     if out is not None:
         write_json(out, summary)
     if plot is not None:
-        from ltzoo.hub.cards import per_class_plot
         from ltzoo.engine.checkpoint import write_atomic
+        from ltzoo.hub.cards import per_class_plot
 
         few = "n/a" if summary["few"] is None else f"{summary['few']:.1f}%"
         title = f"{Path(path).name} on {name}: top-1 {summary['top1']:.1f}%, few-shot {few}"

@@ -10,15 +10,24 @@
 Modules: ``configs`` (PretrainedConfig, tag registry, org / local-folder settings), ``records``
 (metrics block), ``files`` (safetensors-only I/O, atomic writes), ``save``, ``load``, ``cards``, ``push``.
 """
-from ltzoo.hub.configs import (DEFAULT_ORG, MODEL_DIR_ENV, ORG_ENV, PRETRAINED, PretrainedConfig,
-                               get_pretrained_config, hub_org, local_model_dirs, register_pretrained,
-                               unregister_pretrained)
 from ltzoo.files import check_safetensors_file, read_safetensors
+from ltzoo.hub.cards import build_card
+from ltzoo.hub.configs import (
+                               DEFAULT_ORG,
+                               MODEL_DIR_ENV,
+                               ORG_ENV,
+                               PRETRAINED,
+                               PretrainedConfig,
+                               get_pretrained_config,
+                               hub_org,
+                               local_model_dirs,
+                               register_pretrained,
+                               unregister_pretrained,
+)
 from ltzoo.hub.load import LocalCopyWarning
 from ltzoo.hub.push import push_folder, push_to_hub
 from ltzoo.hub.records import METRIC_KEYS, METRICS_FIELDS, check_metrics, metrics_block
 from ltzoo.hub.save import config_for_model, config_json, save_pretrained
-from ltzoo.hub.cards import build_card
 
 __all__ = [
     "PretrainedConfig", "PRETRAINED", "register_pretrained", "unregister_pretrained", "get_pretrained_config",

@@ -49,8 +49,8 @@ def _staged(folder: Path, config: dict[str, Any], repo_id: str, tmp: str) -> Pat
     """``folder`` itself, or a staging copy whose config.json and card name ``repo_id``."""
     if config.get("pretrained_cfg", {}).get("hf_hub_id") == repo_id:
         return folder
-    from ltzoo.hub.cards import render_card
     from ltzoo.files import write_bytes_atomic
+    from ltzoo.hub.cards import render_card
 
     staged = Path(tmp) / "staged"
     shutil.copytree(folder, staged, copy_function=_link_or_copy)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ltzoo.backbones import default_cfg_for
-from ltzoo.hub.configs import MODEL_ARG_NAMES, get_pretrained_config
-from ltzoo.files import CONFIG_NAME
 from ltzoo.download import hub_file
+from ltzoo.files import CONFIG_NAME
+from ltzoo.hub.configs import MODEL_ARG_NAMES, get_pretrained_config
 
 __all__ = ["WeightsSource", "ResolvedModel", "resolve_model", "parse_config"]
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from torch import nn
 
-from ltzoo.hub.configs import PretrainedConfig
 from ltzoo.files import CONFIG_NAME, WEIGHTS_NAME, write_bytes_atomic, write_safetensors
+from ltzoo.hub.configs import PretrainedConfig
 
 __all__ = ["save_pretrained", "config_for_model", "config_json"]
 

@@ -16,7 +16,9 @@ from timm.models import register_model
 
 from ltzoo.backbones import default_cfg_for
 from ltzoo.hub.factory import create_model
-from ltzoo.hub.timm_names import ALIAS_PREFIX, aliases as _aliases, bridged as _bridged, ltzoo_arch, timm_name
+from ltzoo.hub.timm_names import ALIAS_PREFIX, ltzoo_arch, timm_name
+from ltzoo.hub.timm_names import aliases as _aliases
+from ltzoo.hub.timm_names import bridged as _bridged
 from ltzoo.registry import BACKBONES
 
 __all__ = ["register_timm_entrypoints", "bridged_names", "timm_name", "ltzoo_arch", "ALIAS_PREFIX"]

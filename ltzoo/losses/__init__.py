@@ -6,12 +6,12 @@ Exceptions by design: "mixed_singleton" is called as ``loss(logits, y_a, y_b, la
 from ltzoo.losses.bem_state import BEMState
 from ltzoo.losses.ce import CrossEntropyLoss
 from ltzoo.losses.class_balanced import ClassBalancedLoss, EntropyClassBalancedLoss, effective_number
+from ltzoo.losses.dlsa import ClusterBalanceLoss, DLSALoss, DLSAMLELoss, DLSAPurityLoss, MomentumEstimator  # noqa: F401
 from ltzoo.losses.dot_regression import DotRegressionLoss
 from ltzoo.losses.label_aware_smoothing import LabelAwareSmoothingLoss, label_aware_epsilons
 from ltzoo.losses.logit_adjusted import BalancedSoftmaxLoss, LogitAdjustedLoss, log_prior, posthoc_adjust
 from ltzoo.losses.mixed_singleton import MixedSingletonLoss, mixed_label_index, mixed_label_pair
 from ltzoo.losses.udal import UDALLoss
-from ltzoo.losses.dlsa import ClusterBalanceLoss, DLSALoss, DLSAMLELoss, DLSAPurityLoss, MomentumEstimator  # noqa: F401
 
 __all__ = [
     "BEMState", "CrossEntropyLoss", "ClassBalancedLoss", "EntropyClassBalancedLoss", "effective_number",

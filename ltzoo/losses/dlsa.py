@@ -31,7 +31,7 @@ from ltzoo.distributed import all_reduce_sum, rank_and_world_size
 from ltzoo.losses.checks import check_class_targets, check_logits
 from ltzoo.losses.reduction import check_reduction, reduce_loss
 from ltzoo.registry import LOSSES
-from ltzoo.validation import class_counts_tensor, check_num_classes
+from ltzoo.validation import check_num_classes, class_counts_tensor
 
 __all__ = ["PURITY_FORMS", "mle_class_weights", "kl_to_uniform", "MomentumEstimator", "DLSAMLELoss", "DLSAPurityLoss",
            "ClusterBalanceLoss", "DLSALoss"]

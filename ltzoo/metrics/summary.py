@@ -126,7 +126,6 @@ def _logits_of(output: Any, batch: int, num_classes: int) -> Any:
 
 def _predict(model: Any, loader: Any, num_classes: int, device: Any, adjust: Any, progress: bool):
     """Run the model over ``loader``; return (y_true, y_pred) as int64 arrays."""
-    import torch
     from tqdm import tqdm
 
     trues: list[np.ndarray] = []

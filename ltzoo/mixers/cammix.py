@@ -23,11 +23,24 @@ import torch
 from torch import nn
 
 from ltzoo.mixers.base import (
-    MixedBatch, box_area_ratio, check_alpha, check_batch, check_generator, paste_boxes, random_boxes,
-    resolve_partner, sample_beta,
+    MixedBatch,
+    box_area_ratio,
+    check_alpha,
+    check_batch,
+    check_generator,
+    paste_boxes,
+    random_boxes,
+    resolve_partner,
+    sample_beta,
 )
 from ltzoo.mixers.cam import (
-    as_class_index, class_activation_map, eval_mode, grad_cam, head_cam_weights, largest_region_boxes, resolve_layer,
+    as_class_index,
+    class_activation_map,
+    eval_mode,
+    grad_cam,
+    head_cam_weights,
+    largest_region_boxes,
+    resolve_layer,
 )
 from ltzoo.registry import MIXERS
 

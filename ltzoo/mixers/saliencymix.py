@@ -14,7 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from ltzoo.mixers.base import (
-    PairMixer, box_area_ratio, centred_boxes, check_alpha, paste_boxes,
+    PairMixer,
+    box_area_ratio,
+    centred_boxes,
+    check_alpha,
+    paste_boxes,
 )
 from ltzoo.registry import MIXERS
 

@@ -38,12 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ltzoo.engine.norm_stats import frozen_norm_stats
 from ltzoo.losses.bem_state import BEMState
 from ltzoo.losses.class_balanced import EntropyClassBalancedLoss
 from ltzoo.mixers.cam import eval_mode
 from ltzoo.mixers.cammix import CamMix
 from ltzoo.samplers.mix_bank import ClassBalancedMixBank
-from ltzoo.engine.norm_stats import frozen_norm_stats
 
 __all__ = ["BEMStep"]
 

@@ -35,18 +35,18 @@ from torch import nn
 from tqdm import tqdm
 
 from ltzoo.distributed import rank_and_world_size
-from ltzoo.merge import balanced_subsets, merge_state_dicts, recalibrate_batchnorm
 from ltzoo.engine import builders as B
-from ltzoo.recipes.btm_config import STAGE1, BTMConfig
-from ltzoo.recipes.btm_fc_stage import fc_stage_reasons, run_fc_stage
-from ltzoo.recipes.crt import retrain_classifier, without_augmentation
 from ltzoo.engine.distributed import gather_objects, init_distributed, is_main_process
 from ltzoo.engine.epoch import train_one_epoch
 from ltzoo.engine.evaluation import format_table, write_json
 from ltzoo.engine.even_batches import even_batch_loader
 from ltzoo.engine.objective import TrainForward, is_mixed_label_loss, mixer_extras
-from ltzoo.recipes.posttrain import posttrain_classifier
 from ltzoo.engine.schedule import build_scheduler
+from ltzoo.merge import balanced_subsets, merge_state_dicts, recalibrate_batchnorm
+from ltzoo.recipes.btm_config import STAGE1, BTMConfig
+from ltzoo.recipes.btm_fc_stage import fc_stage_reasons, run_fc_stage
+from ltzoo.recipes.crt import retrain_classifier, without_augmentation
+from ltzoo.recipes.posttrain import posttrain_classifier
 
 __all__ = ["BTMConfig", "train_btm", "finetune_on_subset", "finetune_steps", "resolve_mixer", "posttrain_model",
            "report_table", "describe_fc_stage"]
@@ -187,7 +187,6 @@ def posttrain_model(model: nn.Module, train_set: Any, test_set: Any, class_count
 
 def _evaluate(model: nn.Module, test_set: Any, class_counts: Sequence[float], cfg: BTMConfig) -> dict[str, Any]:
     from ltzoo.metrics import evaluate
-
     from ltzoo.metrics.groups import split_of
 
     loader = B.build_eval_loader(test_set)

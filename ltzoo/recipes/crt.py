@@ -25,9 +25,10 @@ from tqdm import tqdm
 
 from ltzoo.engine import builders as B
 from ltzoo.engine.distributed import wrap_ddp
-from ltzoo.engine.features import extract_features
 from ltzoo.engine.epoch import train_one_epoch
 from ltzoo.engine.even_batches import even_batch_loader
+from ltzoo.engine.features import extract_features
+from ltzoo.engine.frozen_backbone import FrozenBackboneForward
 from ltzoo.engine.objective import mixer_extras
 from ltzoo.engine.schedule import build_scheduler
 
@@ -43,26 +44,6 @@ class _HeadForward(nn.Module):
 
     def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
         return x if features else self.head(x)
-
-
-class _FrozenBackboneForward(nn.Module):
-    """Images -> frozen backbone (eval mode, no grad) -> pooled features -> trainable head."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.head = model.get_classifier()
-
-    def train(self, mode: bool = True) -> "_FrozenBackboneForward":
-        self.model.eval()
-        self.head.train(mode)
-        self.training = mode
-        return self
-
-    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
-        with torch.no_grad():
-            f = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
-        return f if features else self.head(f)
 
 
 def without_augmentation(train_set: Any, test_set: Any = None) -> Any:
@@ -156,7 +137,7 @@ def retrain_classifier(
             data, forward = TensorDataset(feats, ys), _HeadForward(head)
             loader = DataLoader(data, batch_size=batch_size, sampler=plan, drop_last=len(plan) >= batch_size)
         else:
-            forward = wrap_ddp(_FrozenBackboneForward(model), device)
+            forward = wrap_ddp(FrozenBackboneForward(model), device)
             loader = even_batch_loader(train_set, plan, batch_size, num_workers)  # no image dropped
         mix = B.build_mixer(mixer, mixer_args)
         mix_gen = torch.Generator().manual_seed(seed * 7919 + 31)

@@ -43,12 +43,11 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from ltzoo.engine.features import extract_features, fit_classifiers, fit_plain_classifier, stratified_split, val_score
 from ltzoo.heads.flow import DLSAHead, FlowFilter
 from ltzoo.losses.dlsa import DLSALoss
 from ltzoo.losses.logit_adjusted import BalancedSoftmaxLoss
 from ltzoo.metrics import summarize
-from ltzoo.engine.features import (extract_features, fit_classifiers, fit_plain_classifier, stratified_split,
-                                  val_score)
 
 __all__ = ["train_dlsa", "fit_dlsa_head", "fit_flow_filter", "draw_pairs", "cluster_purity",
            "count_pure_clusters", "balanced_softmax_counts"]

@@ -40,11 +40,11 @@ def run_dlsa(checkpoint: str | Path, out: str | Path, head_kwargs: dict[str, Any
     Returns:
         The report of :func:`ltzoo.recipes.dlsa.train_dlsa` (with "dlsa" and "plain" test summaries).
     """
-    from ltzoo.files import write_safetensors
     from ltzoo.engine.data import build_datasets
-    from ltzoo.recipes.dlsa import HEAD_ARGS, train_dlsa
     from ltzoo.engine.eval_checkpoint import load_for_eval
     from ltzoo.engine.evaluation import write_json
+    from ltzoo.files import write_safetensors
+    from ltzoo.recipes.dlsa import HEAD_ARGS, train_dlsa
 
     model, cfg, _ = load_for_eval(checkpoint, device=device)
     if cfg is None:
@@ -73,8 +73,8 @@ def load_dlsa_head(folder: str | Path, device: str = "cpu") -> torch.nn.Module:
     Returns:
         The fitted :class:`ltzoo.heads.flow.DLSAHead`.
     """
-    from ltzoo.heads.flow import DLSAHead
     from ltzoo.files import read_safetensors
+    from ltzoo.heads.flow import DLSAHead
 
     folder = Path(folder)
     if not (folder / HEAD_FILE).is_file() or not (folder / HEAD_CONFIG).is_file():

@@ -32,7 +32,6 @@ from torch import nn
 from tqdm import tqdm
 
 from ltzoo.engine import builders as B
-from ltzoo.recipes.bem import BEMStep
 from ltzoo.engine.checkpoint import load_checkpoint, save_checkpoint
 from ltzoo.engine.config import TrainConfig
 from ltzoo.engine.distributed import all_reduce_sum, barrier, gather_objects, init_distributed, wrap_ddp
@@ -43,6 +42,7 @@ from ltzoo.engine.parts import RunParts, load_parts_state, parts_state
 from ltzoo.engine.schedule import build_scheduler
 from ltzoo.engine.ssl_config import PLUGINS, SUP_LOSS, SSLConfig
 from ltzoo.engine.ssl_data import IndexedDataset, raw_view, ssl_loader, ssl_views
+from ltzoo.recipes.bem import BEMStep
 from ltzoo.recipes.supervised import CHECKPOINT_NAME, LOG_NAME, dataset_label, finish_run, run_callbacks
 
 __all__ = ["SSLConfig", "train_fixmatch", "PLUGINS"]

@@ -22,10 +22,10 @@ def merge_checkpoints(paths: list[str], out: str | Path, weights: list[float] | 
     Returns:
         The evaluation summary (empty when ``evaluate`` is False).
     """
+    from ltzoo.engine.eval_checkpoint import load_for_eval
     from ltzoo.hub import metrics_block
     from ltzoo.hub.save import save_pretrained
     from ltzoo.merge import merge_state_dicts
-    from ltzoo.engine.eval_checkpoint import load_for_eval
 
     if len(paths) < 2:
         raise ValueError(f"paths must name at least two checkpoints to merge, got {len(paths)}")

@@ -27,12 +27,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ltzoo.heads.lws import LearnableWeightScaling, fold_logit_scale
 from ltzoo.engine import builders as B
 from ltzoo.engine.distributed import wrap_ddp
 from ltzoo.engine.epoch import train_one_epoch
 from ltzoo.engine.even_batches import even_batch_loader
+from ltzoo.engine.frozen_backbone import FrozenBackboneForward
 from ltzoo.engine.objective import mixer_extras, takes_features
+from ltzoo.heads.lws import LearnableWeightScaling, fold_logit_scale
 
 __all__ = ["posttrain_classifier", "cosine_epoch_factor"]
 
@@ -52,33 +53,6 @@ def _broadcast_buffers(model: nn.Module) -> None:
 def cosine_epoch_factor(epoch: int, epochs: int) -> float:
     """The authors' per-epoch cosine: 0.5 * (1 + cos(pi * epoch / epochs)) for 0-based ``epoch``."""
     return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
-
-
-class _PostTrainForward(nn.Module):
-    """Images -> frozen backbone (no grad; train-mode BN with ``shift_bn``) -> head -> LWS scale."""
-
-    def __init__(self, model: nn.Module, lws: LearnableWeightScaling | None, shift_bn: bool) -> None:
-        super().__init__()
-        self.model = model
-        self.head = model.get_classifier()
-        self.lws = lws
-        self.shift_bn = shift_bn
-
-    def train(self, mode: bool = True) -> "_PostTrainForward":
-        self.model.train(mode and self.shift_bn)  # backbone: train mode only to shift BN statistics
-        self.head.train(mode)
-        if self.lws is not None:
-            self.lws.train(mode)
-        self.training = mode
-        return self
-
-    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
-        with torch.no_grad():
-            f = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
-        if features:
-            return f
-        logits = self.head(f)
-        return logits if self.lws is None else self.lws(logits)
 
 
 def posttrain_classifier(
@@ -179,7 +153,7 @@ def posttrain_classifier(
             raise ValueError("the classifier has no trainable parameter and lws=False: nothing to post-train")
         optimizer = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
         base_lrs = [g["lr"] for g in optimizer.param_groups]
-        forward = wrap_ddp(_PostTrainForward(model, scaler, shift_bn), device)
+        forward = wrap_ddp(FrozenBackboneForward(model, shift_bn=shift_bn, scale=scaler), device)
         mix = B.build_mixer(mixer, mixer_args)
         mix_gen = torch.Generator().manual_seed(seed * 7919 + 29 + rank)
         for epoch in tqdm(range(epochs), desc="post-training", disable=not progress, leave=False):

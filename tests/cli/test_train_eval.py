@@ -4,8 +4,8 @@ import json
 import pytest
 
 from ltzoo.cli import build_parser, main
-from ltzoo.engine.checkpoint import load_checkpoint
 from ltzoo.cli.train import config_from_args
+from ltzoo.engine.checkpoint import load_checkpoint
 
 TINY = ["--data", "digits", "--imb-ratio", "20", "--data-args", '{"image_size": 16}', "--model", "small_cnn",
         "--batch-size", "64", "--num-threads", "1", "--device", "cpu", "--no-progress", "--set", "warmup_epochs=1",

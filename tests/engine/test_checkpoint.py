@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ltzoo.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from ltzoo.engine.checkpoint import write_atomic
+from ltzoo.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, write_atomic
 
 
 def _draws():

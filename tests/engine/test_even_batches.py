@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from ltzoo.samplers.uniform import RandomSampler  # noqa: F401  (registers "random")
 from ltzoo.engine.builders import build_sampler
 from ltzoo.engine.even_batches import EvenBatchSampler
+from ltzoo.samplers.uniform import RandomSampler  # noqa: F401  (registers "random")
 
 
 @pytest.mark.parametrize("n,b", [(100, 32), (7, 3), (64, 64), (5, 256), (257, 256)])

@@ -3,9 +3,9 @@ import torch
 import torch.nn.functional as F
 
 import ltzoo
-from ltzoo.mixers.base import MixedBatch
-from ltzoo.engine.objective import TrainForward, compute_loss, mixed_loss
 from ltzoo.engine.builders import build_loss, build_mixer
+from ltzoo.engine.objective import TrainForward, compute_loss, mixed_loss
+from ltzoo.mixers.base import MixedBatch
 
 
 @pytest.fixture()

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from ltzoo.engine.schedule import build_scheduler, lr_multiplier
 from ltzoo.engine.checkpoint import load_checkpoint, save_checkpoint
+from ltzoo.engine.schedule import build_scheduler, lr_multiplier
 
 
 def test_warmup_then_cosine_to_min():

@@ -8,8 +8,16 @@ from huggingface_hub import ModelCard
 
 import ltzoo
 from ltzoo.cli import main
-from ltzoo.hub import (METRIC_KEYS, ORG_ENV, build_card, config_for_model, config_json, get_pretrained_config,
-                       metrics_block, register_pretrained)
+from ltzoo.hub import (
+    METRIC_KEYS,
+    ORG_ENV,
+    build_card,
+    config_for_model,
+    config_json,
+    get_pretrained_config,
+    metrics_block,
+    register_pretrained,
+)
 from ltzoo.hub.cards import class_order
 from ltzoo.metrics import summarize
 

@@ -8,8 +8,8 @@ import torch
 
 import ltzoo
 from ltzoo.hub import METRICS_FIELDS, check_safetensors_file
-from ltzoo.models import LTModel
 from ltzoo.hub.timm_names import ltzoo_arch, timm_name
+from ltzoo.models import LTModel
 
 METRICS = {"dataset": "digits_lt", "split": "test", "top1": 81.5, "many": 92.0, "medium": None, "few": 60.25,
            "hmean": 70.0, "gmean": 74.5, "lowest": 55.0}

@@ -5,8 +5,15 @@ import torch
 
 import ltzoo
 from ltzoo.heads.flow import FlowOutput
-from ltzoo.losses.dlsa import (ClusterBalanceLoss, DLSALoss, DLSAMLELoss, DLSAPurityLoss, MomentumEstimator,
-                               kl_to_uniform, mle_class_weights)
+from ltzoo.losses.dlsa import (
+    ClusterBalanceLoss,
+    DLSALoss,
+    DLSAMLELoss,
+    DLSAPurityLoss,
+    MomentumEstimator,
+    kl_to_uniform,
+    mle_class_weights,
+)
 from ltzoo.recipes.dlsa import draw_pairs
 
 

@@ -7,7 +7,10 @@ import torch
 import ltzoo
 import ltzoo.losses.mixed_singleton  # noqa: F401  (registers "mixed_singleton")
 from ltzoo.losses.mixed_singleton import (
-    MixedSingletonLoss, mixed_label_index, mixed_label_pair, num_mixed_labels,
+    MixedSingletonLoss,
+    mixed_label_index,
+    mixed_label_pair,
+    num_mixed_labels,
 )
 
 

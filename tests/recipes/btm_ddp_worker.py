@@ -9,8 +9,8 @@ import sys
 import torch
 
 import ltzoo
-from ltzoo.recipes.btm import train_btm
 from ltzoo.engine.distributed import init_distributed, teardown
+from ltzoo.recipes.btm import train_btm
 from tests.recipes.btm_setup import btm_config, digits_data
 
 info = init_distributed("cpu")

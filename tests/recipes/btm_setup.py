@@ -1,6 +1,6 @@
 """Shared set-up of the BTM distributed test and its torchrun worker."""
-from ltzoo.recipes.btm import BTMConfig
 from ltzoo.engine.data import build_datasets
+from ltzoo.recipes.btm import BTMConfig
 from ltzoo.recipes.demo import demo_config
 
 

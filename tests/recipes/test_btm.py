@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import ltzoo
-from ltzoo.recipes.btm import BTMConfig, finetune_on_subset, finetune_steps, report_table, train_btm
 from ltzoo.engine.data import build_datasets
+from ltzoo.recipes.btm import BTMConfig, finetune_on_subset, finetune_steps, report_table, train_btm
 from ltzoo.recipes.demo import demo_config
 from ltzoo.recipes.supervised import train_supervised
 

@@ -5,9 +5,9 @@ import torch
 import ltzoo
 import ltzoo.recipes.crt as D
 from ltzoo.engine.config import TrainConfig
-from ltzoo.recipes.supervised import train_supervised
 from ltzoo.recipes.btm import BTMConfig, describe_fc_stage, train_btm
 from ltzoo.recipes.btm_fc_stage import fc_stage_reasons, to_fc_head
+from ltzoo.recipes.supervised import train_supervised
 
 
 def _recipe(**changes):

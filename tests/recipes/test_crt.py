@@ -4,10 +4,10 @@ import copy
 import pytest
 import torch
 
+from ltzoo.engine.builders import build_eval_loader
 from ltzoo.metrics import evaluate
 from ltzoo.recipes.crt import retrain_classifier, without_augmentation
 from ltzoo.recipes.supervised import train_supervised
-from ltzoo.engine.builders import build_eval_loader
 
 
 @pytest.fixture(scope="module")

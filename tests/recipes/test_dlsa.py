@@ -13,11 +13,17 @@ from torch import nn
 
 import ltzoo
 from ltzoo.data import create_dataset
-from ltzoo.losses.logit_adjusted import BalancedSoftmaxLoss
-from ltzoo.heads.flow import DLSAHead, FlowFilter
-from ltzoo.recipes.dlsa import (balanced_softmax_counts, cluster_purity, draw_pairs, fit_dlsa_head, fit_flow_filter,
-                              train_dlsa)
 from ltzoo.engine.features import extract_features, fit_classifiers, stratified_split
+from ltzoo.heads.flow import DLSAHead, FlowFilter
+from ltzoo.losses.logit_adjusted import BalancedSoftmaxLoss
+from ltzoo.recipes.dlsa import (
+    balanced_softmax_counts,
+    cluster_purity,
+    draw_pairs,
+    fit_dlsa_head,
+    fit_flow_filter,
+    train_dlsa,
+)
 
 SPLIT_SEED = 0
 
@@ -282,10 +288,10 @@ def test_dlsa_command_from_a_run_folder_saves_a_reloadable_head(tmp_path):
     import json
 
     from ltzoo.cli import main
-    from ltzoo.metrics import summarize
     from ltzoo.engine.data import build_datasets
-    from ltzoo.recipes.dlsa_run import load_dlsa_head
     from ltzoo.engine.eval_checkpoint import load_for_eval
+    from ltzoo.metrics import summarize
+    from ltzoo.recipes.dlsa_run import load_dlsa_head
 
     run = tmp_path / "run"
     assert main(["train", "--data", "digits", "--imb-ratio", "20", "--model", "small_cnn", "--epochs", "1",

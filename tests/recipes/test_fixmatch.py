@@ -11,10 +11,10 @@ import torch
 
 import ltzoo
 from ltzoo.data import TensorImageDataset
-from ltzoo.samplers.mix_bank import ClassBalancedMixBank
 from ltzoo.engine.checkpoint import load_checkpoint
-from ltzoo.recipes.fixmatch import PLUGINS, SSLConfig, train_fixmatch
 from ltzoo.engine.ssl_data import TensorRandAugment, make_ltssl_digits, make_ltssl_split, ssl_views
+from ltzoo.recipes.fixmatch import PLUGINS, SSLConfig, train_fixmatch
+from ltzoo.samplers.mix_bank import ClassBalancedMixBank
 from tests.recipes.interrupt import CrashAt, Interrupt
 
 BASE = dict(model="small_cnn", data="digits", imb_ratio=10, epochs=2, batch_size=8, unlabeled_ratio=3,
@@ -166,8 +166,8 @@ def test_bem_loss_is_eq12_term_by_term(ltssl):
     """Recompute Appendix A Eq. 12 sample by sample from the step's masks, partners and logits."""
     from torch.nn.functional import cross_entropy
 
-    from ltzoo.recipes.bem import BEMStep
     from ltzoo.engine.ssl_data import IndexedDataset, raw_view
+    from ltzoo.recipes.bem import BEMStep
 
     lab, unl, _ = ltssl
     torch.manual_seed(0)
@@ -206,8 +206,8 @@ def test_bem_loss_is_eq12_term_by_term(ltssl):
 
 def test_fidelity_bem_step_moves_bn_statistics_only_in_the_gradient_forward(ltssl):
     """After a BEM step the BN buffers equal those of ONE train-mode forward of the gradient batch."""
-    from ltzoo.recipes.bem import BEMStep
     from ltzoo.engine.ssl_data import IndexedDataset, raw_view
+    from ltzoo.recipes.bem import BEMStep
 
     lab, unl, _ = ltssl
     torch.manual_seed(0)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import ltzoo.recipes.posttrain as P
-from ltzoo.recipes.supervised import train_supervised
 from ltzoo.recipes.posttrain import posttrain_classifier
+from ltzoo.recipes.supervised import train_supervised
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from ltzoo.recipes.supervised import train_supervised
 from ltzoo.engine.checkpoint import load_checkpoint
+from ltzoo.recipes.supervised import train_supervised
 from tests.recipes.interrupt import CrashAt, Interrupt
 
 RECIPES = {

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import ltzoo
-from ltzoo.recipes.supervised import train_supervised
 from ltzoo.engine.checkpoint import load_checkpoint
+from ltzoo.recipes.supervised import train_supervised
 
 BMLS_MS = dict(head="ms", loss="mixed_singleton", sampler="bmls", mixer="mixup")
 ETF_DR = dict(head="etf", loss="dot_regression")

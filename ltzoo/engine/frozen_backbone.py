@@ -1,0 +1,44 @@
+"""Classifier training on a frozen backbone: images -> backbone (no grad) -> pooled features -> head.
+
+Shared by decoupled classifier retraining (cRT) and BTM's post-training.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["FrozenBackboneForward"]
+
+
+class FrozenBackboneForward(nn.Module):
+    """``forward(x, features=False)``: logits of the trainable head (and scale) on frozen-backbone features.
+
+    Args:
+        model: A model with timm's ``forward_features`` / ``forward_head(x, pre_logits)`` and ``get_classifier()``.
+        shift_bn: Keep the backbone's BatchNorm in train mode while training, so its running statistics
+            are re-estimated on these batches (MiSLAS / BTM ``shift_bn``); otherwise it stays in eval mode.
+        scale: An optional module applied to the head's logits (e.g. learnable weight scaling), trained too.
+    """
+
+    def __init__(self, model: nn.Module, shift_bn: bool = False, scale: nn.Module | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.head = model.get_classifier()
+        self.scale = scale
+        self.shift_bn = shift_bn
+
+    def train(self, mode: bool = True) -> "FrozenBackboneForward":
+        self.model.train(mode and self.shift_bn)  # backbone: train mode only to shift BN statistics
+        self.head.train(mode)
+        if self.scale is not None:
+            self.scale.train(mode)
+        self.training = mode
+        return self
+
+    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
+        with torch.no_grad():
+            f = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        if features:
+            return f
+        logits = self.head(f)
+        return logits if self.scale is None else self.scale(logits)
