@@ -50,6 +50,8 @@ FLAGS: dict[str, tuple[str, Any, str]] = {
     "--num-workers": ("num_workers", int, "data loader workers"),
     "--device": ("device", str, "auto | cpu | cuda | cuda:N"),
     "--num-threads": ("num_threads", int, "torch CPU threads"),
+    "--precision": ("precision", str, "fp32 | bf16 (autocast; CPUs with bf16 and GPUs) | fp16 (GPUs, grad scaler)"),
+    "--data-path": ("data_path", str, "auto | tensor (in-memory images, batched augmentation) | per_sample"),
     "--output-dir": ("output_dir", str, "run folder (default runs/<tag>)"),
     "--tag": ("tag", str, "tag of the saved model"),
 }

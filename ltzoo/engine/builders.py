@@ -9,6 +9,7 @@ world size come from ``torch.distributed``).
 from __future__ import annotations
 
 import inspect
+import os
 import random
 from typing import Any, Sequence
 
@@ -184,27 +185,61 @@ def epoch_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch) * 1009 + int(rank))
 
 
-def build_train_loader(dataset: Dataset, sampler: Sampler, batch_size: int, num_workers: int = 0,
-                       drop_last: bool = True, pin_memory: bool = False) -> DataLoader:
-    """The training loader: a ``PairedDataset`` for pair samplers, else the dataset itself.
+DATA_PATHS = ("auto", "tensor", "per_sample")
+
+
+def build_train_loader(dataset: Dataset, sampler: Sampler, batch_size: int, num_workers: int | None = 0,
+                       drop_last: bool = True, pin_memory: bool = False, data_path: str = "per_sample",
+                       device: torch.device | str = "cpu") -> Any:
+    """The training loader: batched tensor ops on an in-memory copy, or a per-sample ``DataLoader``.
 
     Args:
         dataset: Map-style training set of ``(image, label)``.
         sampler: An epoch sampler (call ``set_epoch`` before each epoch).
         batch_size: Per-process batch size.
-        num_workers: Loader workers (0: load in the main process; deterministic with the seed).
+        num_workers: Per-sample loader workers (None: :func:`default_num_workers`).
         drop_last: Drop the last incomplete batch (keeps BatchNorm away from tiny batches);
             ignored when the shard holds fewer than ``batch_size`` items.
-        pin_memory: Pin host memory (CUDA runs).
+        pin_memory: Pin host memory (CUDA runs, per-sample path).
+        data_path: "tensor" (:class:`~ltzoo.engine.tensor_loader.TensorBatchLoader`: images held as one
+            tensor on ``device``, the augmentation applied to whole batches; ValueError when the set
+            cannot be held), "per_sample" (a ``DataLoader``; a ``PairedDataset`` for pair samplers), or
+            "auto" (tensor when possible, else per-sample).
+        device: Where the tensor path keeps the images and augments them.
     """
     from ltzoo.samplers.paired import PairedDataset
 
+    if data_path not in DATA_PATHS:
+        raise ValueError(f"data_path must be one of {DATA_PATHS}, got {data_path!r}")
+    if data_path != "per_sample":
+        from ltzoo.data.in_memory import in_memory_images
+        from ltzoo.engine.tensor_loader import TensorBatchLoader
+
+        held = in_memory_images(dataset)
+        if held is not None:
+            return TensorBatchLoader(held, sampler, batch_size, drop_last, device)
+        if data_path == "tensor":
+            raise ValueError("data_path='tensor' needs a training set that can be held in memory as one tensor with a "
+                             f"recognised augmentation (CIFAR / image folder / tensor sets); got {type(dataset).__name__} "
+                             f"with transform {getattr(dataset, 'transform', None)!r}: use 'auto' or 'per_sample'")
     data = PairedDataset(dataset) if is_pair_sampler(sampler) else dataset
     drop_last = drop_last and len(sampler) >= batch_size
-    return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=drop_last,
+    workers = default_num_workers(dataset) if num_workers is None else num_workers
+    return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
                       pin_memory=pin_memory, persistent_workers=False)
 
 
-def build_eval_loader(dataset: Dataset, batch_size: int = 256, num_workers: int = 0) -> DataLoader:
-    """A sequential loader over the whole test set (evaluation runs on rank 0 only)."""
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+def default_num_workers(dataset: Any) -> int:
+    """Per-sample loader workers by default: none for tensor datasets (indexing is cheap), else up to 4,
+    leaving one CPU core to the training step."""
+    from ltzoo.data.base import TensorImageDataset
+
+    if isinstance(dataset, TensorImageDataset):
+        return 0
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def build_eval_loader(dataset: Dataset, batch_size: int = 256, num_workers: int | None = 0) -> DataLoader:
+    """A sequential loader over the whole test set (evaluation runs on rank 0 only; None workers: the default)."""
+    workers = default_num_workers(dataset) if num_workers is None else num_workers
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)

@@ -20,6 +20,7 @@ __all__ = ["TrainConfig", "load_config", "SCHEDULES", "DATA_NAMES"]
 SCHEDULES = ("cosine", "step", "constant", "fixmatch")
 DATA_NAMES = ("digits", "cifar10", "cifar100", "imagefolder")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -73,8 +74,17 @@ class TrainConfig:
         crt_epochs: 0 = no stage 2; else epochs of classifier retraining on the frozen backbone.
         crt_sampler, crt_lr, crt_batch_size, crt_weight_decay: Its sampler ("class_aware" or
             "class_balanced") and SGD settings (cosine schedule, features cached once).
-    Attributes (run): seed, num_workers, device ("auto" = CUDA when available), num_threads (torch
+    Attributes (run): seed, num_workers (per-sample loader workers; None: up to 4, one core left for
+        the step, 0 for tensor datasets), device ("auto" = CUDA when available), num_threads (torch
         CPU threads; None: torch's default), progress (tqdm bars; None: when stderr is a TTY).
+    Attributes (speed):
+        data_path: "auto" (default: the training set held in memory as one tensor and augmented a
+            batch at a time with tensor ops on the training device, when it can be; else per sample),
+            "tensor" (require that) or "per_sample" (a torchvision DataLoader).
+        precision: "fp32" (default), "bf16" (autocast, CPUs with bf16 support and GPUs) or "fp16"
+            (autocast with a gradient scaler, GPUs only). Model outputs are cast to fp32 before the
+            loss, so every loss computes in fp32.
+        channels_last: Run conv nets in the channels-last memory format (None: on).
     Attributes (data, for ``ltzoo train`` / ``ltzoo eval``; see ``ltzoo.engine.data``):
         data ("digits", "cifar10", "cifar100", "imagefolder"), data_root, imb_ratio, data_args.
     """
@@ -121,7 +131,7 @@ class TrainConfig:
     crt_batch_size: int = 128
     crt_weight_decay: float = 5e-4
     seed: int = 0
-    num_workers: int = 0
+    num_workers: int | None = None
     device: str = "auto"
     num_threads: int | None = None
     progress: bool | None = None
@@ -129,13 +139,17 @@ class TrainConfig:
     data_root: str | None = None
     imb_ratio: float = 100
     data_args: dict[str, Any] = field(default_factory=dict)
+    data_path: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool | None = None
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> "TrainConfig":
         """Check every field; raise ValueError / TypeError naming the first bad one. Returns self."""
-        for name in ("model", "head", "sampler", "crt_sampler", "data", "schedule", "device", "warmup_mode"):
+        for name in ("model", "head", "sampler", "crt_sampler", "data", "schedule", "device", "warmup_mode",
+                     "data_path", "precision"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise TypeError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
         for name in ("loss", "mixer", "output_dir", "tag", "data_root"):
@@ -146,10 +160,11 @@ class TrainConfig:
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
         for name, low in (("epochs", 1), ("batch_size", 1), ("eval_every", 1), ("eval_batch_size", 1), ("seed", 0),
-                          ("num_workers", 0), ("crt_epochs", 0), ("crt_batch_size", 1)):
+                          ("crt_epochs", 0), ("crt_batch_size", 1)):
             check_int_field(self, name, low)
         for name in ("num_classes", "max_steps_per_epoch", "num_threads", "max_eval_samples"):
             check_int_field(self, name, 1, optional=True)
+        check_int_field(self, "num_workers", 0, optional=True)
         for name in ("momentum", "weight_decay", "warmup_epochs", "min_lr", "crt_weight_decay"):
             check_number_field(self, name, 0.0)
         for name in ("many_threshold", "few_threshold"):
@@ -164,6 +179,7 @@ class TrainConfig:
             if not self.ema_decay < 1.0:
                 raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {self.ema_decay}")
         for name, allowed in (("schedule", SCHEDULES), ("data", DATA_NAMES), ("warmup_mode", ("epoch", "iteration")),
+                              ("data_path", ("auto", "tensor", "per_sample")), ("precision", PRECISIONS),
                               ("crt_sampler", ("class_aware", "class_balanced", "random"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -173,8 +189,11 @@ class TrainConfig:
                 isinstance(m, int) and not isinstance(m, bool) and m >= 0 for m in self.milestones):
             raise ValueError(f"milestones must be a list of non-negative integer epochs, got {self.milestones!r}")
         self.milestones = sorted(int(m) for m in self.milestones)
-        for name in ("nesterov", "drop_last", "save_model", "progress"):
-            if not isinstance(getattr(self, name), bool) and not (name == "progress" and self.progress is None):
+        if self.precision == "fp16" and self.device == "cpu":
+            raise ValueError("precision='fp16' needs a CUDA device (a gradient scaler on fp16 GPUs); use 'bf16' on CPUs")
+        for name in ("nesterov", "drop_last", "save_model", "progress", "channels_last"):
+            if not isinstance(getattr(self, name), bool) and not (name in ("progress", "channels_last")
+                                                                  and getattr(self, name) is None):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.nesterov and self.momentum <= 0:
             raise ValueError("nesterov=True needs momentum > 0")

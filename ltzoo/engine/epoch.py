@@ -3,6 +3,7 @@ backward, SGD step, per-iteration LR step, EMA update, progress bar.
 """
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any, Callable
 
@@ -51,6 +52,8 @@ def train_one_epoch(
     desc: str = "train",
     on_step: Callable[[dict[str, Any]], None] | None = None,
     reduce: bool = True,
+    scaler: Any = None,
+    sync_every: int | None = None,
 ) -> dict[str, float]:
     """Train ``forward`` for one pass over ``loader`` (at most ``max_steps`` iterations).
 
@@ -71,14 +74,20 @@ def train_one_epoch(
         on_step: Called after each iteration with ``{"step", "loss"}`` (may raise to interrupt).
         reduce: Average the loss over all ranks (a collective: every rank must call this epoch);
             False for work done by one rank alone (BTM's per-rank fine-tuning).
+        scaler: A ``torch.amp.GradScaler`` for fp16 training, or None.
+        sync_every: Read the loss back to the host (finiteness check, progress bar) only every this
+            many iterations, at the last one and when ``on_step`` is given, so the loop never waits
+            for the device in between. None: 50 on GPUs; 1 on the CPU (free there; a non-finite loss
+            is then caught before its step).
 
     Returns:
         ``{"loss": mean loss over all ranks' samples, "steps": iterations}``.
     """
     forward.train()
-    total = torch.zeros(2, dtype=torch.float64)
+    total = torch.zeros(2, dtype=torch.float64, device=device)  # (sum of loss * n, n), kept on the device
     steps = 0
     limit = len(loader) if max_steps is None else min(len(loader), max_steps)
+    every = (1 if device.type == "cpu" else 50) if sync_every is None else max(1, int(sync_every))
     bar = tqdm(total=limit, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     try:
         for batch in loader:
@@ -86,28 +95,46 @@ def train_one_epoch(
                 break
             batch = to_device(batch, device)
             out = compute_loss(forward, loss_fn, batch, mixer, mix_generator, mixer_kwargs)
-            if not bool(torch.isfinite(out.loss.detach())):
-                raise FloatingPointError(f"{desc}: the loss became {float(out.loss.detach())} at iteration "
-                                         f"{steps + 1}; lower the learning rate or check the data")
+            loss = out.loss.detach()
+            if every == 1 and not bool(torch.isfinite(loss)):  # before the step: the weights stay finite
+                _not_finite(desc, loss, steps + 1)
             optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(forward.parameters(), grad_clip)
-            optimizer.step()
+            if scaler is not None:  # fp16: scaled backward, unscale before clipping, skip steps that overflow
+                scaler.scale(out.loss).backward()
+                if grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(forward.parameters(), grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                out.loss.backward()
+                if grad_clip is not None:
+                    nn.utils.clip_grad_norm_(forward.parameters(), grad_clip)
+                optimizer.step()
             if scheduler is not None:
                 scheduler.step()
             if ema is not None:
                 ema.update(ema_source)
-            value = float(out.loss.detach())
             n = batch[0].shape[0]
-            total += torch.tensor([value * n, n], dtype=torch.float64)
+            total[0] += loss.to(torch.float64) * n
+            total[1] += n
             steps += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{value:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.4g}")
-            if on_step is not None:
-                on_step({"step": steps, "loss": value})
+            if on_step is not None or steps % every == 0 or steps == limit:
+                value = float(loss)  # the only host read of the loop
+                if every > 1 and not math.isfinite(value):
+                    _not_finite(desc, loss, steps)
+                bar.set_postfix(loss=f"{value:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.4g}")
+                if on_step is not None:
+                    on_step({"step": steps, "loss": value})
     finally:
         bar.close()
     if reduce:
-        total = all_reduce_sum(total.to(device)).cpu()  # nccl reduces CUDA tensors only
+        total = all_reduce_sum(total)  # nccl reduces CUDA tensors only: total lives on the device
+    total = total.cpu()
     return {"loss": float(total[0] / total[1].clamp_min(1)), "steps": steps}
+
+
+def _not_finite(desc: str, loss: torch.Tensor, step: int) -> None:
+    raise FloatingPointError(f"{desc}: the loss became {float(loss)} at iteration {step}; lower the learning rate "
+                             "or check the data")

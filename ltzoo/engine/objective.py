@@ -21,23 +21,41 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-__all__ = ["TrainForward", "StepOutput", "compute_loss", "mixed_loss", "takes_features", "is_mixed_label_loss",
-           "mixer_extras"]
+__all__ = ["AUTOCAST_DTYPES", "TrainForward", "StepOutput", "compute_loss", "mixed_loss", "takes_features",
+           "is_mixed_label_loss", "mixer_extras"]
+
+
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class TrainForward(nn.Module):
     """``forward(x, features=False)``: logits, or the pooled features (the head's input) with ``features=True``.
 
+    With a reduced ``precision`` the model runs under ``torch.autocast`` and its output is cast back
+    to fp32, so the loss (the mixed-singleton loss, DR, ...) always computes in fp32.
+
     Args:
         model: A model with timm's ``forward_features`` / ``forward_head(x, pre_logits)``.
+        precision: "fp32", "bf16" or "fp16".
+        channels_last: Feed 4-D inputs in the channels-last memory format (convert the model too).
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, precision: str = "fp32", channels_last: bool = False) -> None:
         super().__init__()
+        if precision not in AUTOCAST_DTYPES:
+            raise ValueError(f"precision must be one of {tuple(AUTOCAST_DTYPES)}, got {precision!r}")
         self.model = model
+        self.autocast_dtype = AUTOCAST_DTYPES[precision]
+        self.channels_last = bool(channels_last)
 
     def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
-        return self.model.forward_head(self.model.forward_features(x), pre_logits=features)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.autocast_dtype is None:
+            return self.model.forward_head(self.model.forward_features(x), pre_logits=features)
+        with torch.autocast(device_type=x.device.type, dtype=self.autocast_dtype):
+            out = self.model.forward_head(self.model.forward_features(x), pre_logits=features)
+        return out.float()
 
 
 @dataclass

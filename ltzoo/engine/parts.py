@@ -17,6 +17,7 @@ from ltzoo.engine import builders as B
 from ltzoo.engine.checkpoint import capture_rng_state, restore_rng_state
 from ltzoo.engine.config import TrainConfig
 from ltzoo.engine.distributed import DistInfo, gather_objects
+from ltzoo.engine.objective import TrainForward
 from ltzoo.engine.schedule import build_scheduler
 
 __all__ = ["RunParts", "build_parts", "parts_state", "load_parts_state", "CHECKPOINT_FORMAT", "RESUMABLE_CHANGES"]
@@ -25,7 +26,7 @@ CHECKPOINT_FORMAT = "ltzoo-train-checkpoint-v1"
 # Config fields that may differ between a run and its resumption without changing the result.
 RESUMABLE_CHANGES = frozenset({"output_dir", "progress", "num_workers", "device", "eval_every", "eval_batch_size",
                                "num_threads", "save_model", "tag", "logit_adjust_tau", "data_root",
-                               "max_eval_samples"})
+                               "max_eval_samples", "data_path"})
 
 
 @dataclass
@@ -46,6 +47,12 @@ class RunParts:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     ema: nn.Module | None
+    scaler: Any = None  # torch.amp.GradScaler for fp16, else None
+    channels_last: bool = False
+
+    def train_forward(self) -> TrainForward:
+        """The :class:`~ltzoo.engine.objective.TrainForward` of this run (precision, memory format)."""
+        return TrainForward(self.model, self.cfg.precision, self.channels_last)
 
 
 def build_parts(cfg: TrainConfig, train_set: Any, class_counts: Sequence[float], info: DistInfo) -> RunParts:
@@ -67,11 +74,15 @@ def build_parts(cfg: TrainConfig, train_set: Any, class_counts: Sequence[float],
     counts = B.check_counts(class_counts, num_classes)
     B.seed_everything(cfg.seed)
     model = B.build_model(cfg.model, cfg.head, num_classes, cfg.model_args).to(info.device)
+    channels_last = True if cfg.channels_last is None else cfg.channels_last  # every registered backbone is a conv net
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     loss_fn = B.build_loss(cfg.loss, model, counts, cfg.loss_args, total_steps=cfg.epochs).to(info.device)
     sampler = B.build_sampler(cfg.sampler, labels, num_classes, cfg.seed, cfg.sampler_args,
                               batch_size=cfg.batch_size if cfg.drop_last else None)
     loader = B.build_train_loader(train_set, sampler, cfg.batch_size // info.world_size, cfg.num_workers,
-                                  cfg.drop_last, pin_memory=info.device.type == "cuda")
+                                  cfg.drop_last, pin_memory=info.device.type == "cuda", data_path=cfg.data_path,
+                                  device=info.device)
     steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
     if steps < 1:
         raise ValueError(f"the training loader yields no batch (dataset of {len(train_set)}, batch {cfg.batch_size})")
@@ -82,8 +93,11 @@ def build_parts(cfg: TrainConfig, train_set: Any, class_counts: Sequence[float],
     scheduler = build_scheduler(optimizer, cfg.schedule, cfg.epochs, steps, cfg.warmup_epochs, cfg.milestones,
                                 cfg.lr_gamma, cfg.min_lr, cfg.warmup_mode)
     ema = B.build_ema(model, cfg.ema_decay)
+    if cfg.precision == "fp16" and info.device.type != "cuda":
+        raise ValueError(f"precision='fp16' needs a CUDA device, got {info.device}; use 'bf16' on CPUs")
+    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
     return RunParts(cfg, info, counts, num_classes, model, loss_fn, sampler, loader, steps, mixer, mix_generator,
-                    optimizer, scheduler, ema)
+                    optimizer, scheduler, ema, scaler, channels_last)
 
 
 def parts_state(parts: RunParts, epoch: int, global_step: int, history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -106,6 +120,7 @@ def parts_state(parts: RunParts, epoch: int, global_step: int, history: list[dic
         "optimizer": parts.optimizer.state_dict(),
         "scheduler": parts.scheduler.state_dict(),
         "ema": None if parts.ema is None else parts.ema.state_dict(),
+        "scaler": None if parts.scaler is None else parts.scaler.state_dict(),
         "loss": parts.loss_fn.state_dict(),
         "sampler": {"epoch": int(getattr(parts.sampler, "epoch", epoch)), "state": sampler_state},
         "rng": rng,
@@ -139,6 +154,8 @@ def load_parts_state(parts: RunParts, state: dict[str, Any]) -> tuple[int, int, 
         if state.get("ema") is None:
             raise ValueError("the checkpoint has no EMA weights but ema_decay is set")
         parts.ema.load_state_dict(state["ema"])
+    if parts.scaler is not None and state.get("scaler"):
+        parts.scaler.load_state_dict(state["scaler"])
     parts.loss_fn.load_state_dict(state["loss"])
     parts.loss_fn.to(dev)
     sampler_state = state.get("sampler") or {}

@@ -37,7 +37,6 @@ from ltzoo.engine.config import TrainConfig
 from ltzoo.engine.distributed import all_reduce_sum, barrier, gather_objects, init_distributed, wrap_ddp
 from ltzoo.engine.epoch import progress_enabled, to_device
 from ltzoo.engine.evaluation import evaluate_run, group_split_fields, limit_test_set, resolve_group_split, write_json
-from ltzoo.engine.objective import TrainForward
 from ltzoo.engine.parts import RunParts, load_parts_state, parts_state
 from ltzoo.engine.schedule import build_scheduler
 from ltzoo.engine.ssl_config import PLUGINS, SUP_LOSS, SSLConfig
@@ -71,6 +70,11 @@ def _build(cfg: SSLConfig, labeled: Any, unlabeled: Any, counts: Sequence[float]
     total = cfg.epochs * steps  # T of UDAL, in iterations
     B.seed_everything(cfg.seed)
     model = B.build_model(cfg.model, cfg.head, num_classes, cfg.model_args).to(info.device)
+    channels_last = True if cfg.channels_last is None else cfg.channels_last
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if cfg.precision == "fp16" and info.device.type != "cuda":
+        raise ValueError(f"precision='fp16' needs a CUDA device, got {info.device}; use 'bf16' on CPUs")
     losses = nn.ModuleDict()  # "la": LogitAdjustedLoss's default tau = 1
     if cfg.plugin == "udal":  # UDAL Algorithm 1: both branches
         udal = {"total_steps": total, **cfg.udal_args, "reduction": "none"}
@@ -85,7 +89,8 @@ def _build(cfg: SSLConfig, labeled: Any, unlabeled: Any, counts: Sequence[float]
     if bem is not None:
         losses["ecb"] = bem.ecb  # saves the BEMState buffers with the losses
     losses.to(info.device)
-    lab_loader, unl_loader = (ssl_loader(view, n, steps, cfg.seed + i, cfg.num_workers, info.device.type == "cuda")
+    workers = B.default_num_workers(labeled) if cfg.num_workers is None else cfg.num_workers  # strong views: per sample
+    lab_loader, unl_loader = (ssl_loader(view, n, steps, cfg.seed + i, workers, info.device.type == "cuda")
                               for i, (view, n) in enumerate(((lab_view, b), (unl_view, bu))))
     params = model.parameters() if cfg.decay_bias_norm else B.weight_decay_groups(model, cfg.weight_decay)
     optimizer = B.build_optimizer(params, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
@@ -93,7 +98,8 @@ def _build(cfg: SSLConfig, labeled: Any, unlabeled: Any, counts: Sequence[float]
                                 cfg.lr_gamma, cfg.min_lr)
     parts = RunParts(cfg, info, counts, num_classes, model, losses, lab_loader.sampler, lab_loader, steps, None,
                      torch.Generator().manual_seed(cfg.seed * 7919 + 17 + info.rank), optimizer, scheduler,
-                     B.build_ema(model, cfg.ema_decay))
+                     B.build_ema(model, cfg.ema_decay),
+                     torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None, channels_last)
     return _SSLRun(parts, lab_view, unl_view, lab_loader, unl_loader, bem)
 
 
@@ -138,10 +144,18 @@ def _train_epoch(run: _SSLRun, forward: nn.Module, epoch: int, progress: bool, c
             if not bool(torch.isfinite(loss.detach())):
                 raise FloatingPointError(f"epoch {epoch + 1}, iteration {step + 1}: the loss is {float(loss.detach())}")
             p.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(p.model.parameters(), cfg.grad_clip)
-            p.optimizer.step()
+            if p.scaler is not None:  # fp16 on a GPU
+                p.scaler.scale(loss).backward()
+                if cfg.grad_clip is not None:
+                    p.scaler.unscale_(p.optimizer)
+                    nn.utils.clip_grad_norm_(p.model.parameters(), cfg.grad_clip)
+                p.scaler.step(p.optimizer)
+                p.scaler.update()
+            else:
+                loss.backward()
+                if cfg.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(p.model.parameters(), cfg.grad_clip)
+                p.optimizer.step()
             p.scheduler.step()
             if p.ema is not None:
                 p.ema.update(p.model)
@@ -218,7 +232,7 @@ def train_fixmatch(cfg: SSLConfig | TrainConfig | Mapping[str, Any], labeled_set
                           stacklevel=2)
     if epoch0 == 0 and info.world_size > 1:
         B.seed_everything(cfg.seed + 1000 * info.rank)  # distinct augmentation streams per process
-    forward = wrap_ddp(TrainForward(parts.model), info.device)
+    forward = wrap_ddp(parts.train_forward(), info.device)
     progress = progress_enabled(cfg.progress) and main
     test_loader = B.build_eval_loader(limit_test_set(test_set, cfg.max_eval_samples), cfg.eval_batch_size,
                                       cfg.num_workers)

@@ -34,7 +34,7 @@ from ltzoo.engine.config import TrainConfig
 from ltzoo.engine.distributed import barrier, init_distributed, wrap_ddp
 from ltzoo.engine.epoch import progress_enabled, train_one_epoch
 from ltzoo.engine.evaluation import evaluate_run, group_split_fields, limit_test_set, resolve_group_split, write_json
-from ltzoo.engine.objective import TrainForward, mixer_extras
+from ltzoo.engine.objective import mixer_extras
 from ltzoo.engine.parts import RunParts, build_parts, load_parts_state, parts_state
 
 __all__ = ["train_supervised", "default_tag", "dataset_label", "LOG_NAME", "CHECKPOINT_NAME", "MODEL_DIR"]
@@ -126,7 +126,7 @@ def train_supervised(
                           stacklevel=2)
     if epoch0 == 0 and info.world_size > 1:
         seed_everything(cfg.seed + 1000 * info.rank)  # distinct augmentation streams per process
-    forward = wrap_ddp(TrainForward(parts.model), info.device)
+    forward = wrap_ddp(parts.train_forward(), info.device)
     progress = progress_enabled(cfg.progress) and main
     test_loader = build_eval_loader(limit_test_set(test_set, cfg.max_eval_samples), cfg.eval_batch_size,
                                     cfg.num_workers)
@@ -141,6 +141,7 @@ def train_supervised(
             forward, parts.loss_fn, parts.loader, parts.optimizer, parts.scheduler, info.device,
             mixer=parts.mixer, mix_generator=parts.mix_generator, mixer_kwargs=mixer_kwargs, ema=parts.ema,
             ema_source=parts.model, max_steps=parts.steps_per_epoch, grad_clip=cfg.grad_clip, progress=progress,
+            scaler=parts.scaler,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
             on_step=(lambda s, e=epoch: run_callbacks(cbs, "on_step_end", {"epoch": e, **s})) if cbs else None,
         )

@@ -67,3 +67,38 @@ def test_resume_warns_on_a_changed_recipe_and_needs_output_dir(digits, make_cfg,
         train_supervised(cfg.replace(lr=0.05), train, test, resume=True)
     with pytest.raises(ValueError, match="output_dir"):
         train_supervised(cfg.replace(output_dir=None), train, test, resume=True)
+
+
+@pytest.mark.parametrize("data_path", ["tensor", "per_sample"])
+def test_fidelity_resume_equality_on_the_tensor_and_per_sample_paths(tmp_path, data_path):
+    """A CIFAR-style image tree (crop + flip + normalise): interrupted + resumed == uninterrupted, on both paths."""
+    import numpy as np
+    from PIL import Image
+
+    from ltzoo.engine.config import TrainConfig
+    from ltzoo.engine.data import build_datasets
+    from ltzoo.engine.tensor_loader import TensorBatchLoader
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("test", 2)):
+        for c in range(10):
+            (tmp_path / "cifar10" / split / f"c{c}").mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                    tmp_path / "cifar10" / split / f"c{c}" / f"{i}.png")
+    cfg = TrainConfig(model="small_cnn", data="cifar10", data_root=str(tmp_path / "cifar10"), imb_ratio=4, epochs=3,
+                      batch_size=16, lr=0.05, warmup_epochs=1, schedule="cosine", num_threads=1, progress=False,
+                      save_model=False, device="cpu", mixer="mixup", sampler="bmls", head="ms",
+                      data_path=data_path, num_workers=0)
+    train, test, _ = build_datasets(cfg)
+    straight = train_supervised(cfg.replace(output_dir=str(tmp_path / "a")), train, test)
+    with pytest.raises(Interrupt):
+        train_supervised(cfg.replace(output_dir=str(tmp_path / "b")), train, test, callbacks=[CrashAt(1, 1)])
+    resumed = train_supervised(cfg.replace(output_dir=str(tmp_path / "b")), train, test, resume=True)
+    for k, v in straight["model"].state_dict().items():
+        assert torch.equal(v, resumed["model"].state_dict()[k]), k
+    from ltzoo.engine.distributed import DistInfo
+    from ltzoo.engine.parts import build_parts
+
+    parts = build_parts(cfg, train, train.class_counts, DistInfo(0, 1, 0, torch.device("cpu")))
+    assert isinstance(parts.loader, TensorBatchLoader) == (data_path == "tensor")
