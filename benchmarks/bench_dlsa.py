@@ -14,16 +14,16 @@ backbone's mean over head seeds), its standard error across backbones and the on
 t-bounds: ``lower95`` >= 0 would show DLSA above the plain classifier, ``upper95`` < 0 below it;
 overall and per backbone schedule (``by_cnn_epochs``).
 
-Variants: "default" (the authors' flow optimisation and losses: class-uniform pairs, (n_max / n_c)^2
-MLE weights normalised over classes, lambda_lh 2, soft_ce purity with contrast_freeze, plain SGD
-lr 0.2, batch 1024, 50 epochs chosen by pure validation clusters; XZP / XZ classifier inputs; depth
-1; cluster-aided classifier trained on every sample reaching its level, regular classifier on all
-samples); "log1m" (purity -log(1 - q.p) instead of soft_ce); "authors" (cluster-aided classifier on
-the filtered samples only, regular classifier on the unfiltered rest only); "cluster_filter" (only
-clusters with training purity >= 0.7 and size >= 10 pass); "x_inputs" (XP / X inputs: the
-features x in place of the flow latent z, which is what the authors' released entry point computes,
-as it passes the features themselves as the classifiers' "Z" input; the regular classifier is then
-the plain classifier itself, so DLSA differs from it only on filtered samples).
+Every variant uses the authors' flow optimisation (class-uniform pairs, (n_max / n_c)^2 MLE weights
+normalised over classes, lambda_lh 2, contrast_freeze, plain SGD lr 0.2, batch 1024, 50 epochs
+chosen by pure validation clusters), depth 1, the cluster-aided classifier trained on every sample
+reaching its level and the regular classifier on all samples, and sets explicitly: the classifier
+inputs ("xzp": XZP / XZ with z the flow latent; "xp": XP / X, the features in place of z, which is
+what the authors' released entry point computes, as it passes the features themselves as the
+classifiers' "Z" input; the regular classifier is then the plain classifier itself) and the purity
+form ("soft_ce", the authors', or "log1m", -log(1 - q.p)). "..._authors_split": cluster-aided
+classifier on the filtered samples only, regular classifier on the unfiltered rest only;
+"..._cluster_filter": only clusters with training purity >= 0.7 and size >= 10 pass.
 
     python -m benchmarks.bench_dlsa [--seeds 5] [--cnn-epochs 4 8 15] [--cnn-seeds 0 1 2 3]
                                     [--imb-ratios 10 20] [--threads 1]
@@ -48,12 +48,15 @@ from ltzoo.train.dlsa import train_dlsa
 from ltzoo.train.features import extract_features, stratified_split
 
 METRICS = ("top1", "many", "medium", "few", "hmean", "lowest")
-VARIANTS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "log1m": {"purity": "log1m"},
-    "authors": {"aided_on": "passed", "plain_on": "rest"},
-    "cluster_filter": {"cluster_filter": True},
-    "x_inputs": {"aided_inputs": "XP", "regular_inputs": "X"},
+VARIANTS: dict[str, dict[str, Any]] = {  # explicit settings, so a result file does not depend on the defaults
+    "xzp_soft_ce": {"aided_inputs": "XZP", "regular_inputs": "XZ", "purity": "soft_ce"},
+    "xzp_log1m": {"aided_inputs": "XZP", "regular_inputs": "XZ", "purity": "log1m"},
+    "xp_soft_ce": {"aided_inputs": "XP", "regular_inputs": "X", "purity": "soft_ce"},
+    "xp_log1m": {"aided_inputs": "XP", "regular_inputs": "X", "purity": "log1m"},
+    "xp_soft_ce_authors_split": {"aided_inputs": "XP", "regular_inputs": "X", "purity": "soft_ce",
+                                 "aided_on": "passed", "plain_on": "rest"},
+    "xp_soft_ce_cluster_filter": {"aided_inputs": "XP", "regular_inputs": "X", "purity": "soft_ce",
+                                  "cluster_filter": True},
 }
 CNN = {"arch": "small_cnn", "width": 128, "optimizer": "SGD", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
        "batch_size": 64, "loss": "cross-entropy"}
@@ -123,7 +126,8 @@ def main() -> None:
     parser.add_argument("--cnn-epochs", type=int, nargs="+", default=[4, 8, 15])
     parser.add_argument("--cnn-seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--imb-ratios", type=float, nargs="+", default=[10, 20])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=["xzp_soft_ce", "xzp_log1m", "xp_soft_ce", "xp_log1m"],
+                        choices=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (results depend on it)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -8,13 +8,12 @@ momentum 0.9, wd 2e-4, batch 128, 5 warm-up epochs, lr x0.1 at epoch 24 and x0.0
 augmentation, random sampler, no mixing, seed 0) through ``ltzoo.train.train_supervised``
 (resumable: the run continues from ``--work-dir``). On its frozen 64-d features
 ``ltzoo.train.train_dlsa`` (same split) fits, for every head seed, the plain classifier and each
-DLSA variant (see benchmarks/bench_dlsa.py: "default" = the authors' flow optimisation and losses,
-"log1m" = the other purity form, "x_inputs" = the earlier XP / X classifier inputs); epochs are
-selected on the validation split only. Groups: many > 1500, medium 200-1500, few < 200 training
+DLSA variant (see benchmarks/bench_dlsa.py: classifier inputs XZP / XZ or XP / X, purity soft_ce or
+log1m, all with the authors' flow optimisation); epochs are selected on the validation split only. Groups: many > 1500, medium 200-1500, few < 200 training
 images (3 / 4 / 3 classes, the same as the class-index groups [0, 2], [3, 6], [7, 9]).
 
     LTZOO_CIFAR10_JPEG=/path/to/cifar10 python -m benchmarks.bench_dlsa_cifar [--epochs 30]
-        [--head-seeds 5] [--variants default log1m x_inputs] [--work-dir runs/bench_dlsa_cifar_e30]
+        [--head-seeds 5] [--variants xzp_soft_ce xp_soft_ce ...] [--work-dir runs/bench_dlsa_cifar_e30]
         [--threads 2] [--backbone-only]
 """
 from __future__ import annotations
@@ -49,7 +48,8 @@ def main() -> None:
     parser.add_argument("--work-dir", default=None,
                         help="backbone run and feature caches (default runs/bench_dlsa_cifar_e<epochs>)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--variants", nargs="+", default=["default", "log1m", "x_inputs"], choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=["xzp_soft_ce", "xzp_log1m", "xp_soft_ce", "xp_log1m"],
+                        choices=list(VARIANTS))
     parser.add_argument("--backbone-only", action="store_true", help="train (or resume) the backbone, then stop")
     args = parser.parse_args()
     if not args.root:

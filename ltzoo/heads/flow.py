@@ -3,12 +3,14 @@
 Head "dlsa" on pooled features of a trained backbone. Each of ``depth`` levels holds a flow
 filter (a masked autoregressive flow, ltzoo/heads/made.py, into a Gaussian mixture with M fixed
 random means, identity covariance, uniform weights), a log-likelihood threshold and a
-cluster-aided classifier. As the authors' configs: the cluster-aided classifier takes "XZP",
-Linear(x) + Linear([z, P]) with z the flow latent and P the training class histogram of the
-sample's most likely cluster; the regular classifier for the rest takes "XZ", Linear(x) +
-Linear(z) with z the last level's latent. "XP" and "X", Linear(x) + Linear([x, P]) and Linear(x),
-put the features where z was: what the authors' released entry point computes, since it passes
-the features themselves as the classifiers' "Z" input (``divide_and_conquer(features, features, ...)``). A sample whose likelihood reaches a level's threshold (set so that
+cluster-aided classifier. By default the cluster-aided classifier takes "XP", Linear(x) +
+Linear([x, P]) with P the training class histogram of the sample's most likely cluster, and the
+regular classifier for the rest takes "X", Linear(x). That is what the authors' released entry
+point computes: their configs name the inputs "XZP" / "XZ", but it passes the features themselves
+as "Z" (``divide_and_conquer(features, features, ...)``). ``aided_inputs="XZP"`` and
+``regular_inputs="XZ"`` use the flow latent z instead: Linear(x) + Linear([z, P]) and
+Linear(x) + Linear(z), z the last level's latent for the rest (worse on digits-LT, README).
+A sample whose likelihood reaches a level's threshold (set so that
 ``filter_ratio`` of the training samples reaching that level pass) and, with the optional
 cluster filter, whose cluster is well clustered (training purity >= 0.7 and size >= 10, the
 authors' base-config values) is classified there; the rest go to the next level, and after the
@@ -100,17 +102,17 @@ class FlowFilter(nn.Module):
 
 
 class ClusterAidedClassifier(nn.Module):
-    """logits = fc(x) + fc_aided([z, P]) ("XZP", the authors') or fc(x) + fc_aided([x, P]) ("XP").
+    """logits = fc(x) + fc_aided([x, P]) ("XP", what the authors' code computes) or fc(x) + fc_aided([z, P]) ("XZP").
 
     P (B, K) is the class histogram of each sample's cluster, z (B, D) its flow latent.
 
     Args:
         in_features: Feature dimension D.
         num_classes: Number of classes K.
-        inputs: "XZP" or "XP".
+        inputs: "XP" or "XZP".
     """
 
-    def __init__(self, in_features: int, num_classes: int, inputs: str = "XZP") -> None:
+    def __init__(self, in_features: int, num_classes: int, inputs: str = "XP") -> None:
         super().__init__()
         if inputs not in AIDED_INPUTS:
             raise ValueError(f"aided_inputs must be one of {AIDED_INPUTS}, got {inputs!r}")
@@ -128,15 +130,15 @@ class ClusterAidedClassifier(nn.Module):
 
 
 class RegularClassifier(nn.Module):
-    """logits = fc(x) + fc_z(z) ("XZ", the authors') or fc(x) ("X"), z the last level's flow latent.
+    """logits = fc(x) ("X", what the authors' code computes) or fc(x) + fc_z(z) ("XZ"), z the last level's latent.
 
     Args:
         in_features: Feature dimension D.
         num_classes: Number of classes K.
-        inputs: "XZ" or "X".
+        inputs: "X" or "XZ".
     """
 
-    def __init__(self, in_features: int, num_classes: int, inputs: str = "XZ") -> None:
+    def __init__(self, in_features: int, num_classes: int, inputs: str = "X") -> None:
         super().__init__()
         if inputs not in REGULAR_INPUTS:
             raise ValueError(f"regular_inputs must be one of {REGULAR_INPUTS}, got {inputs!r}")
@@ -157,7 +159,7 @@ class DLSALevel(nn.Module):
     """One depth level: flow filter, likelihood threshold, cluster mask and cluster-aided classifier."""
 
     def __init__(self, in_features: int, num_classes: int, num_components: int, sigma: float | None,
-                 flow_blocks: int, hidden: int | None, seed: int, aided_inputs: str = "XZP") -> None:
+                 flow_blocks: int, hidden: int | None, seed: int, aided_inputs: str = "XP") -> None:
         super().__init__()
         self.filter = FlowFilter(in_features, num_components, sigma, flow_blocks, hidden, seed)
         self.classifier = ClusterAidedClassifier(in_features, num_classes, aided_inputs)
@@ -206,16 +208,17 @@ class DLSAHead(nn.Module):
         flow_blocks: MADE + BatchNorm blocks per flow.
         hidden: Hidden units of each MADE; None -> D.
         seed: Seed of level 0 (level d uses seed + d).
-        aided_inputs: Cluster-aided classifier inputs, "XZP" (the authors') or "XP".
-        regular_inputs: Regular (last-level) classifier inputs, "XZ" (the authors') or "X".
+        aided_inputs: Cluster-aided classifier inputs, "XP" (default: what the authors' released code
+            computes, and better on digits-LT, README) or "XZP" (z the flow latent).
+        regular_inputs: Regular (last-level) classifier inputs, "X" (default, as "XP") or "XZ".
     """
 
     default_loss = "dlsa"
 
     def __init__(self, in_features: int, num_classes: int, num_components: int | None = None, depth: int = 1,
                  filter_ratio: float = 0.3, sigma: float | None = None, flow_blocks: int = 2,
-                 hidden: int | None = None, seed: int = 0, aided_inputs: str = "XZP",
-                 regular_inputs: str = "XZ") -> None:
+                 hidden: int | None = None, seed: int = 0, aided_inputs: str = "XP",
+                 regular_inputs: str = "X") -> None:
         super().__init__()
         if aided_inputs not in AIDED_INPUTS:
             raise ValueError(f"aided_inputs must be one of {AIDED_INPUTS}, got {aided_inputs!r}")

@@ -15,15 +15,15 @@
    threshold passes the ``filter_ratio`` most likely training samples; cluster histograms are
    counted; with ``cluster_filter`` only clusters that are well clustered on the training
    samples pass.
-4. Each cluster-aided classifier ("XZP" inputs: x, flow latent z, cluster histogram P) is trained
+4. Each cluster-aided classifier (inputs x and cluster histogram P; "XZP": also the flow latent z) is trained
    with balanced softmax on every sample reaching its level (``aided_on="passed"``: the filtered
    ones only, as the authors), histogram inputs leave-one-out (a sample does not see its own
    label); the epoch with the best validation score is kept.
 5. The baseline is a balanced-softmax linear classifier on the same features and selection. The
-   regular (last-level) classifier takes [x, z] ("XZ", the authors'); ``plain_on="all"`` (default)
-   trains it on all training samples, ``plain_on="rest"`` on the unfiltered rest (the authors).
-   With ``regular_inputs="X"`` and ``plain_on="all"`` it is a copy of the baseline, so DLSA then
-   differs from it only on filtered samples.
+   regular (last-level) classifier takes x ("X", default) or [x, z] ("XZ"); ``plain_on="all"``
+   (default) trains it on all training samples, ``plain_on="rest"`` on the unfiltered rest (the
+   authors). With "X" and ``plain_on="all"`` it is a copy of the baseline, so DLSA then differs
+   from it only on filtered samples.
 6. ``prior`` sets the class counts of each balanced softmax: "branch" (the counts of the samples the
    classifier trains on: every branch predicts as if its classes were balanced) or "level" (the
    counts of all samples reaching the level). With "level", a classifier trained on a branch keeps

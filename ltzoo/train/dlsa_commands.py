@@ -121,8 +121,8 @@ def add_dlsa_subcommand(sub: Any) -> None:
     p.add_argument("--flow-batch-size", type=int, default=1024, help="flow-filter batch size (default 1024)")
     p.add_argument("--purity", choices=PURITY_FORMS, default="soft_ce",
                    help="purity loss: the authors' soft_ce (default) or -log(1 - q.p)")
-    p.add_argument("--aided-inputs", choices=AIDED_INPUTS, default="XZP", help="cluster-aided classifier inputs")
-    p.add_argument("--regular-inputs", choices=REGULAR_INPUTS, default="XZ", help="regular classifier inputs")
+    p.add_argument("--aided-inputs", choices=AIDED_INPUTS, default="XP", help="cluster-aided classifier inputs")
+    p.add_argument("--regular-inputs", choices=REGULAR_INPUTS, default="X", help="regular classifier inputs")
     p.add_argument("--cluster-filter", action="store_true",
                    help="pass only clusters with training purity >= 0.7 and size >= 10")
     p.add_argument("--val-fraction", type=float, default=0.2, help="validation share of each class (default 0.2)")

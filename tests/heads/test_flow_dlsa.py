@@ -157,7 +157,7 @@ def test_same_seed_same_head_and_routing_uses_the_fitted_eval_map():
     ({"prior": "global"}, ValueError, "prior"),
     ({"flow_epochs": 0}, ValueError, "flow_epochs"), ({"epochs": 0}, ValueError, "epochs"),
     ({"plain_on": "rest", "plain": torch.nn.Linear(6, 3)}, ValueError, "plain"),
-    ({"plain": torch.nn.Linear(6, 3)}, ValueError, "regular_inputs"), ({"flow_batch_size": 0}, ValueError, "flow_batch"),
+    ({"flow_batch_size": 0}, ValueError, "flow_batch"),
 ])
 def test_fit_dlsa_head_rejects_bad_arguments(kwargs, error, match):
     x, y = _blobs()
@@ -165,6 +165,8 @@ def test_fit_dlsa_head_rejects_bad_arguments(kwargs, error, match):
         fit_dlsa_head(DLSAHead(6, 3), x, y, **{"flow_epochs": 1, "epochs": 1, **kwargs})
     with pytest.raises(TypeError, match="head"):
         fit_dlsa_head(torch.nn.Linear(6, 3), x, y)
+    with pytest.raises(ValueError, match="regular_inputs"):  # an XZ regular classifier is not the plain one
+        fit_dlsa_head(DLSAHead(6, 3, regular_inputs="XZ"), x, y, plain=torch.nn.Linear(6, 3), flow_epochs=1, epochs=1)
 
 
 def test_maf_blocks_alternate_order_with_batchnorm():
@@ -187,7 +189,7 @@ def _fitted_like(head: DLSAHead, seed: int = 0) -> DLSAHead:
 def test_fidelity_classifier_inputs_xzp_and_xz_use_the_flow_latent():
     """The authors' "XZP" cluster-aided classifier: fc(x) + fc_aided([z, P]); "XZ" regular: fc(x) + fc_z(z),
     z the flow latent of the sample's level (the last level's for the rest)."""
-    head = _fitted_like(DLSAHead(6, 3, num_components=4, depth=1))
+    head = _fitted_like(DLSAHead(6, 3, num_components=4, depth=1, aided_inputs="XZP", regular_inputs="XZ"))
     lv = head.levels[0]
     x = torch.randn(40, 6) * 2
     with torch.no_grad():
@@ -220,7 +222,7 @@ def test_fidelity_classifier_inputs_xzp_and_xz_use_the_flow_latent():
 def test_fidelity_cluster_filter_mask_sends_masked_clusters_on():
     """With the optional cluster filter, a sample passes only if its cluster is kept (cluster_ok) and its
     likelihood reaches the threshold; the others go to the next level (here: the regular classifier)."""
-    head = _fitted_like(DLSAHead(6, 3, num_components=4, depth=1))
+    head = _fitted_like(DLSAHead(6, 3, num_components=4, depth=1, aided_inputs="XZP", regular_inputs="XZ"))
     lv = head.levels[0]
     x = torch.randn(60, 6) * 2
     with torch.no_grad():
