@@ -1,9 +1,9 @@
 """Features of a frozen backbone: extraction (eval mode, no_grad, optional disk cache), a stratified
 train/validation split, and classifiers fitted on the features with the epoch chosen on validation.
 
-The cache is a safetensors file at a path the caller chooses (the path is the cache key: use a
-new path when the model, data or transform changes); it is written atomically (temporary
-file + rename), so an interrupted run never leaves a truncated cache. Pass datasets with their
+The cache is a safetensors file at a path the caller chooses, keyed by the model's weights and the
+data (:mod:`ltzoo.cache_keys`; a file written for another model is recomputed, never reused); it is
+written atomically (temporary file + rename), so an interrupted run never leaves a truncated cache. Pass datasets with their
 evaluation transform (no random augmentation): the features are computed once.
 """
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -36,31 +35,34 @@ def pooled_features(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _load_cache(path: Path, expected: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    from safetensors.torch import load_file
+def _load_cache(path: Path, key: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The cached (features, labels) when ``path`` was written for ``key``; None (recompute) otherwise."""
+    from ltzoo.cache_keys import key_matches
+    from ltzoo.files import read_safetensors, read_safetensors_metadata
 
-    tensors = load_file(str(path))
+    if not key_matches(read_safetensors_metadata(path), key):
+        return None  # written for another model / data / setting: never reused
+    tensors = read_safetensors(path)
     if set(tensors) != {"features", "labels"}:
         raise ValueError(f"cache_path {str(path)!r} is not a feature cache (keys {sorted(tensors)})")
-    feats, labels = tensors["features"], tensors["labels"]
-    if expected is not None and feats.shape[0] != expected:
-        raise ValueError(f"cache_path {str(path)!r} holds {feats.shape[0]} samples but the data has {expected}; "
-                         "use a new cache path for new data")
-    return feats, labels
+    return tensors["features"], tensors["labels"]
 
 
-def _save_cache(path: Path, feats: torch.Tensor, labels: torch.Tensor) -> None:
-    from safetensors.torch import save_file
+def _save_cache(path: Path, feats: torch.Tensor, labels: torch.Tensor, key: str) -> None:
+    from ltzoo.files import write_safetensors
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({"features": feats.contiguous(), "labels": labels.contiguous()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_safetensors({"features": feats, "labels": labels}, path, metadata={"ltzoo_cache_key": key})
+
+
+def _features_key(model: nn.Module, data: Any, expected: int | None) -> str:
+    """:func:`ltzoo.cache_keys.cache_key` of the model's weights and the data (size, labels, transform)."""
+    from ltzoo.cache_keys import cache_key
+
+    dataset = data.dataset if isinstance(data, DataLoader) else data
+    targets = getattr(dataset, "targets", None)
+    return cache_key(model, n=expected, targets=None if targets is None else np.asarray(targets).tolist(),
+                     transform=repr(getattr(dataset, "transform", None)), dataset=type(dataset).__name__)
 
 
 def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: int = 256,
@@ -73,7 +75,9 @@ def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: i
         data: A dataset of (image, label, ...) items or a loader yielding such batches.
         batch_size: Batch size when ``data`` is a dataset.
         device: Where images go; None -> the device of the model's first parameter.
-        cache_path: Optional safetensors file: loaded if present, else written after extraction.
+        cache_path: Optional safetensors file, keyed by :func:`ltzoo.cache_keys.cache_key` of the model's
+            weights and the data (size, labels, transform): loaded when its key matches, else
+            (re)written after extraction, so another model's features are never reused.
         progress: Show a tqdm bar.
         num_workers: Loader workers when ``data`` is a dataset.
 
@@ -93,8 +97,11 @@ def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: i
     else:
         raise TypeError(f"data must be a sized Dataset or a DataLoader, got {type(data).__name__}")
     path = None if cache_path is None else Path(cache_path)
+    key = None if path is None else _features_key(model, data, expected)
     if path is not None and path.exists():
-        return _load_cache(path, expected)
+        hit = _load_cache(path, key)
+        if hit is not None:
+            return hit
     if device is None:
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")
@@ -115,7 +122,7 @@ def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: i
         raise ValueError("data yielded no samples")
     out = torch.cat(feats), torch.cat(labels)
     if path is not None:
-        _save_cache(path, *out)
+        _save_cache(path, *out, key)
     return out
 
 
