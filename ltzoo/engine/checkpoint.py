@@ -9,7 +9,9 @@ Writing goes to a temporary file in the same folder, flushed and fsynced, then
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +84,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
                          "is it a safetensors model, or another program's file?")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated zip, foreign pickle classes refused by weights_only, ...
+    except pickle.UnpicklingError as e:  # weights_only refused a class: a foreign (or hostile) file
+        found = re.search(r"Unsupported global: [^\n]*?(?=\.? *(?:This|Please|Check|$))", str(e), re.M)
+        detail = found.group(0).strip() if found else "it holds objects other than tensors and plain values"
+        raise ValueError(f"checkpoint {path} is not an ltzoo training checkpoint: weights_only loading refused it "
+                         f"({detail}); ltzoo never unpickles code") from None
+    except Exception as e:  # truncated zip, bad records, ...
         why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"checkpoint {path} ({size} bytes) cannot be read: {why} "
                          "(truncated or corrupted, or not written by ltzoo)") from None

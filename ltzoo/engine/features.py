@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ltzoo.validation import as_number
+
 __all__ = ["extract_features", "pooled_features", "stratified_split", "batches", "fit_classifiers", "val_score",
            "fit_plain_classifier"]
 
@@ -140,6 +142,7 @@ def stratified_split(labels: Any, val_fraction: float = 0.2, seed: int = 0) -> t
     Returns:
         (train positions, validation positions), each sorted, int64.
     """
+    val_fraction = as_number(val_fraction)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
     y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).reshape(-1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import numpy as np
-
 from timm.models import build_model_with_cfg
 
 from ltzoo.hub.config_safety import check_backbone_args

@@ -10,7 +10,7 @@ from torch import nn
 from ltzoo.losses.checks import check_class_targets, check_logits
 from ltzoo.losses.reduction import check_reduction
 from ltzoo.registry import LOSSES
-from ltzoo.validation import check_class_counts
+from ltzoo.validation import as_number, check_class_counts
 
 __all__ = ["CrossEntropyLoss"]
 
@@ -28,6 +28,7 @@ class CrossEntropyLoss(nn.Module):
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0, class_counts: Any = None) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
+        label_smoothing = as_number(label_smoothing)  # numpy / 0-d tensor scalars are numbers too
         if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
                 or not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"label_smoothing must be a float in [0, 1], got {label_smoothing!r}")
