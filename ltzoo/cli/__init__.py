@@ -37,7 +37,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     try:
         from ltzoo.download import hub_errors
 
-        errors += list(hub_errors())
+        errors += [*hub_errors()]
     except ImportError:
         pass
     return tuple(errors)
