@@ -2,7 +2,7 @@
 train/validation split, and classifiers fitted on the features with the epoch chosen on validation.
 
 The cache is a safetensors file at a path the caller chooses, keyed by the model's weights and the
-data (:mod:`ltzoo.cache_keys`; a file written for another model is recomputed, never reused); it is
+data (:mod:`ltzoo.cache_keys`; a file written for another model is refused, never reused); it is
 written atomically (temporary file + rename), so an interrupted run never leaves a truncated cache. Pass datasets with their
 evaluation transform (no random augmentation): the features are computed once.
 """
@@ -37,13 +37,20 @@ def pooled_features(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _load_cache(path: Path, key: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The cached (features, labels) when ``path`` was written for ``key``; None (recompute) otherwise."""
+def _load_cache(path: Path, key: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cached (features, labels) when ``path`` was written for ``key``.
+
+    Raises:
+        ValueError: If it was written for another model, data or setting (or by an older ltzoo
+            without a key): it is never reused, and never silently replaced.
+    """
     from ltzoo.cache_keys import key_matches
     from ltzoo.files import read_safetensors, read_safetensors_metadata
 
-    if not key_matches(read_safetensors_metadata(path), key):
-        return None  # written for another model / data / setting: never reused
+    found = read_safetensors_metadata(path).get("ltzoo_cache_key")
+    if not key_matches({"ltzoo_cache_key": found} if found else None, key):
+        raise ValueError(f"cache_path {str(path)!r} holds features of another model, data or transform (cache key "
+                         f"{found or 'none'}, this extraction's {key}); delete it or choose a new cache path")
     tensors = read_safetensors(path)
     if set(tensors) != {"features", "labels"}:
         raise ValueError(f"cache_path {str(path)!r} is not a feature cache (keys {sorted(tensors)})")
@@ -78,8 +85,9 @@ def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: i
         batch_size: Batch size when ``data`` is a dataset.
         device: Where images go; None -> the device of the model's first parameter.
         cache_path: Optional safetensors file, keyed by :func:`ltzoo.cache_keys.cache_key` of the model's
-            weights and the data (size, labels, transform): loaded when its key matches, else
-            (re)written after extraction, so another model's features are never reused.
+            weights and the data (size, labels, transform): written after extraction, loaded when its
+            key matches, refused (ValueError naming it) when it does not: another model's features
+            are never reused.
         progress: Show a tqdm bar.
         num_workers: Loader workers when ``data`` is a dataset.
 
@@ -101,9 +109,7 @@ def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: i
     path = None if cache_path is None else Path(cache_path)
     key = None if path is None else _features_key(model, data, expected)
     if path is not None and path.exists():
-        hit = _load_cache(path, key)
-        if hit is not None:
-            return hit
+        return _load_cache(path, key)
     if device is None:
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from ltzoo.files import TEMP_PREFIX
@@ -23,20 +22,24 @@ MODEL_FOLDER = "model"
 
 
 def check_writable_folder(path: str | os.PathLike, name: str = "output_dir") -> Path:
-    """Create ``path`` if needed and check a file can be written there (before any training).
+    """Check, before any training, that ``path`` is (or can be created as) a folder this process can write.
+
+    Nothing is created: the folder itself when it exists, else its nearest existing parent, must be
+    a writable folder.
 
     Raises:
-        ValueError: If ``path`` is a file, or the folder cannot be created or written.
+        ValueError: If ``path`` or a parent is a file, or the folder cannot be written or created.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{name} {str(path)!r} is a file, not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=f"{TEMP_PREFIX}{os.getpid()}-probe-"):
-            pass
-    except OSError as e:
-        raise ValueError(f"{name} {str(path)!r} is not writable ({e.strerror or e})") from None
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is not writable: {str(probe)!r} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {str(path)!r} is not writable (no write permission on {str(probe)!r})")
     return path
 
 

@@ -210,6 +210,7 @@ def _finetuned_states(model: nn.Module, train_set: Any, subsets: list[np.ndarray
     rank, world = rank_and_world_size()
     source = content_hash(model)  # the model every subset fine-tunes from (stage 1, after the FC stage)
     settings = {k: v for k, v in asdict(cfg).items() if k.startswith("finetune_") or k in _FINETUNE_FIELDS}
+    settings["run_seed"] = settings.pop("seed", None)
     keys = [cache_key(source, subset=np.asarray(subsets[d]).tolist(), seed=cfg.seed * 1000 + d, mixer=mixer[0],
                       mixer_args=mixer[1], **settings) for d in range(len(subsets))]
 

@@ -97,3 +97,10 @@ def test_reliability_unknown_loss_message_reads_registered_losses(capsys):
     assert main(["train", *TINY, "--loss", "focall", "--output-dir", "/nonexistent-never-created"]) == 2
     line = _error_line(capsys)
     assert "Registered losses:" in line and "losss" not in line
+
+
+def test_reliability_bad_group_ranges_fail_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "new_run"
+    ranges = '{"many": [0, 2], "medium": [3, 6], "few": [7, 50]}'  # digits has 10 classes
+    assert main(["train", *TINY, "--group-ranges", ranges, "--output-dir", str(out)]) == 2
+    assert "50" in _error_line(capsys) and not out.exists()
