@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltzoo.losses.checks import check_class_targets, check_logits
-from ltzoo.losses.reduction import check_reduction
+from ltzoo.losses.reduction import check_reduction, reduce_loss
 from ltzoo.registry import LOSSES
 from ltzoo.validation import as_number, check_class_counts
 
@@ -55,7 +55,8 @@ class CrossEntropyLoss(nn.Module):
                 )
         else:
             check_class_targets(target, b, k)
-        return F.cross_entropy(logits, target, reduction=self.reduction, label_smoothing=self.label_smoothing)
+        per_sample = F.cross_entropy(logits, target, reduction="none", label_smoothing=self.label_smoothing)
+        return reduce_loss(per_sample, self.reduction)  # an empty batch with "mean" is refused, not NaN
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
