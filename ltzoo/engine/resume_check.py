@@ -12,7 +12,7 @@ from torch import nn
 __all__ = ["STRUCTURE_FIELDS", "check_checkpoint_fits"]
 
 # config fields that decide the shapes of the saved model / loss / optimizer state
-STRUCTURE_FIELDS = ("model", "head", "loss", "model_args", "loss_args", "mixer")
+STRUCTURE_FIELDS = ("model", "head", "loss", "model_args")
 
 
 def check_checkpoint_fits(state: Mapping[str, Any], cfg: Mapping[str, Any], num_classes: int, model: nn.Module,

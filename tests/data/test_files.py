@@ -167,3 +167,22 @@ def test_reliability_stale_temp_files_of_dead_processes_are_cleaned(tmp_path):
         p.write_bytes(b"partial")
     write_bytes_atomic(tmp_path / "config.json", b"{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["config.json", live.name, other.name])
+
+
+def test_reliability_weights_and_checkpoints_are_fsynced_before_the_rename(tmp_path, monkeypatch):
+    import os
+
+    import torch
+
+    from ltzoo.engine.checkpoint import save_checkpoint
+    from ltzoo.files import write_safetensors
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+                        or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append(("replace", str(a))) or real_replace(a, b))
+    write_safetensors({"w": torch.zeros(2)}, tmp_path / "model.safetensors")
+    save_checkpoint(tmp_path / "last.pt", {"a": 1})
+    assert [kind for kind, _ in events] == ["fsync", "replace", "fsync", "replace"]
+    assert events[0][1] == events[1][1] and events[2][1] == events[3][1]  # the same temporary file, synced first
