@@ -76,7 +76,8 @@ def _features_key(model: nn.Module, data: Any, expected: int | None) -> str:
 
 def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: int = 256,
                      device: torch.device | str | None = None, cache_path: str | os.PathLike | None = None,
-                     progress: bool = True, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                     progress: bool = True, num_workers: int = 0, stale_cache: str = "raise"
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pooled features and labels of every sample, in data order.
 
     Args:
@@ -90,6 +91,8 @@ def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: i
             are never reused.
         progress: Show a tqdm bar.
         num_workers: Loader workers when ``data`` is a dataset.
+        stale_cache: What to do with a ``cache_path`` written for another key: "raise" (ValueError
+            naming it) or "recompute" (extract again and replace it; for a cache folder the caller owns).
 
     Returns:
         features (N, D) float32 and labels (N,) int64, both on the CPU.
@@ -106,10 +109,16 @@ def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: i
         loader, expected = DataLoader(data, batch_size, shuffle=False, num_workers=num_workers), len(data)
     else:
         raise TypeError(f"data must be a sized Dataset or a DataLoader, got {type(data).__name__}")
+    if stale_cache not in ("raise", "recompute"):
+        raise ValueError(f"stale_cache must be 'raise' or 'recompute', got {stale_cache!r}")
     path = None if cache_path is None else Path(cache_path)
     key = None if path is None else _features_key(model, data, expected)
     if path is not None and path.exists():
-        return _load_cache(path, key)
+        try:
+            return _load_cache(path, key)
+        except ValueError:
+            if stale_cache == "raise":
+                raise
     if device is None:
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")

@@ -329,3 +329,15 @@ def test_reliability_feature_cache_of_another_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"cache_path '.*feats\.safetensors' holds features of another model"):
         extract_features(other, data, batch_size=4, cache_path=cache, progress=False)
     assert cache.read_bytes() == before and other.calls == 0
+
+
+def test_reliability_recompute_mode_replaces_a_stale_feature_cache(tmp_path):
+    data = torch.utils.data.TensorDataset(torch.randn(10, 4), torch.arange(10) % 2)
+    cache = tmp_path / "train.safetensors"
+    extract_features(_Counting(), data, batch_size=4, cache_path=cache, progress=False)
+    other = _Counting()
+    feats, _ = extract_features(other, data, batch_size=4, cache_path=cache, progress=False, stale_cache="recompute")
+    assert other.calls == 3 and torch.allclose(feats, other.fc(data.tensors[0]).detach())  # its own features
+    again = _Counting()
+    with pytest.raises(ValueError, match="stale_cache must be 'raise' or 'recompute'"):
+        extract_features(again, data, cache_path=cache, stale_cache="reuse")
