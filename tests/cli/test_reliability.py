@@ -1,9 +1,7 @@
 """The command line on bad input: one ``ltzoo: error:`` line naming the argument or file, exit status 2,
 nothing on disk changed; ``--debug`` shows the trace."""
-import json
 
 import pytest
-import torch
 
 from ltzoo.cli import main
 
