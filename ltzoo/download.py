@@ -46,11 +46,16 @@ def hub_file(repo_id: str, filename: str, revision: str | None = None, cache_dir
         ltzoo_version = version("ltzoo")
     except PackageNotFoundError:  # a source tree without an install
         ltzoo_version = "unknown"
-    _, remote_missing, repo_missing, rev_missing = hub_errors()
+    not_cached, remote_missing, repo_missing, rev_missing = hub_errors()
     where = f"{repo_id!r}" + (f" at revision {revision!r}" if revision else "")
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir, token=token,
                                     library_name="ltzoo", library_version=ltzoo_version))
+    except not_cached as e:
+        raise not_cached(
+            f"{e}\nltzoo: {filename!r} of Hugging Face Hub repository {where} is not in the local Hub cache and the Hub "
+            "cannot be reached (HF_HUB_OFFLINE=1 is set, or there is no network). Download it once with network "
+            f"access (unset HF_HUB_OFFLINE), or copy the model folder here and load it as 'local-dir:/path/to/folder'.") from e
     except repo_missing as e:
         e.append_to_message(f"\nltzoo: no Hugging Face Hub repository {repo_id!r} (or it is private/gated "
                             "and no valid token was given).")

@@ -19,8 +19,8 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["WEIGHTS_NAME", "CONFIG_NAME", "CARD_NAME", "PLOT_NAME", "PICKLE_SUFFIXES", "atomic_path",
-           "write_bytes_atomic", "check_safetensors_file", "read_safetensors", "write_safetensors"]
+__all__ = ["WEIGHTS_NAME", "CONFIG_NAME", "CARD_NAME", "PLOT_NAME", "PICKLE_SUFFIXES", "TEMP_PREFIX",
+           "atomic_path", "temp_path_for", "seal_file", "clean_stale_temps", "fsync_file", "write_bytes_atomic", "check_safetensors_file", "read_safetensors", "read_safetensors_metadata", "write_safetensors"]
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -30,16 +30,92 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".tar", ".
 _MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors format's own limit
 
 
+TEMP_PREFIX = ".ltzoo-tmp-"  # ltzoo's temporary files: .ltzoo-tmp-<pid>-<random>-<final name>
+
+
+def _umask_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0o666 minus the user's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's process) or cannot tell: keep its file
+    return True
+
+
+def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove ltzoo's temporary files in ``folder`` left by processes that are no longer running.
+
+    Only names ``.ltzoo-tmp-<pid>-...`` are considered, and only those whose ``<pid>`` is not alive;
+    nothing else in the folder is touched.
+
+    Args:
+        folder: The folder to clean.
+
+    Returns:
+        The removed paths.
+    """
+    folder, removed = Path(folder), []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        if not entry.name.startswith(TEMP_PREFIX) or not entry.is_file():
+            continue
+        pid = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush a written file's data to disk (before it is renamed into place)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path_for(final: str | os.PathLike) -> Path:
+    """A fresh name for ltzoo's temporary file next to ``final`` (``.ltzoo-tmp-<pid>-<random>-<name>``)."""
+    final = Path(final)
+    return final.with_name(f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}-{final.name}")
+
+
+def seal_file(path: str | os.PathLike) -> None:
+    """Give a written temporary file the user's umask mode and fsync it (before it is renamed into place)."""
+    os.chmod(path, _umask_mode())
+    fsync_file(path)
+
+
 @contextmanager
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary path next to ``final``; on success move it onto ``final`` (os.replace).
 
+    The temporary name starts with :data:`TEMP_PREFIX` and the writer's pid, so a later write to
+    the same folder removes what an interrupted process left (:func:`clean_stale_temps`). The
+    file is fsynced and given the user's umask mode (as ``config.json`` gets) before the rename.
     On any error the temporary file is removed and ``final`` is left as it was.
     """
     final = Path(final)
-    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
+    clean_stale_temps(final.parent)
+    tmp = temp_path_for(final)
     try:
         yield tmp
+        seal_file(tmp)
         os.replace(tmp, final)
     finally:
         if tmp.exists():
@@ -51,8 +127,6 @@ def write_bytes_atomic(final: str | os.PathLike, data: bytes) -> None:
     with atomic_path(final) as tmp:
         with open(tmp, "xb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
 
 
 def _refuse_pickle(path: Path, why: str) -> ValueError:
@@ -135,9 +209,23 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path} is not a valid safetensors file: {e}") from None
 
 
+def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` strings of a safetensors file ({} when it has none), after :func:`check_safetensors_file`."""
+    meta = check_safetensors_file(path).get("__metadata__") or {}
+    return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+
+
 def write_safetensors(state_dict: dict[str, torch.Tensor], path: str | os.PathLike,
-                      metadata: dict[str, str] | None = None) -> None:
-    """Write a state dict to ``path`` atomically as safetensors (contiguous CPU copies, no shared storage)."""
+                      metadata: dict[str, str] | None = None, atomic: bool = True) -> None:
+    """Write a state dict to ``path`` as safetensors (contiguous CPU copies, no shared storage).
+
+    Args:
+        state_dict: Name -> tensor.
+        path: Target file.
+        metadata: String metadata stored in the header.
+        atomic: Through :func:`atomic_path` (fsynced temporary file + rename); False writes ``path``
+            directly (for a caller that stages its own temporary file).
+    """
     from safetensors.torch import save_file
 
     tensors, seen = {}, set()
@@ -149,5 +237,8 @@ def write_safetensors(state_dict: dict[str, torch.Tensor], path: str | os.PathLi
             ptr = t.untyped_storage().data_ptr()
         seen.add(ptr)
         tensors[key] = t
+    if not atomic:
+        save_file(tensors, str(path), metadata=metadata)
+        return
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)

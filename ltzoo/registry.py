@@ -24,6 +24,9 @@ class Registry:
 
     def __init__(self, role: str) -> None:
         self.role = role
+        # "losses", "mixers", "pretrained weights": English plural of the role for messages
+        self.plural = role if role.endswith(("weights", "data")) else (
+            role + "es" if role.endswith(("s", "x", "sh", "ch")) else role + "s")
         self._entries: dict[str, Callable[..., Any]] = {}
 
     def register(self, name: str | None = None, obj: Callable[..., Any] | None = None):
@@ -91,7 +94,7 @@ class Registry:
         hint = f"; closest: {', '.join(close)}" if close else ""
         return (
             f"unknown {self.role} {name!r}{hint}. "
-            f"Registered {self.role}s: {', '.join(sorted(self._entries)) or '(none)'}"
+            f"Registered {self.plural}: {', '.join(sorted(self._entries)) or '(none)'}"
         )
 
     def __contains__(self, name: object) -> bool:

@@ -5,7 +5,10 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["check_num_classes", "check_class_counts", "check_labels", "class_counts_tensor"]
+__all__ = ["MAX_NUM_CLASSES", "as_number", "check_num_classes", "check_float", "check_class_counts", "check_labels",
+           "class_counts_tensor"]
+
+MAX_NUM_CLASSES = 1_000_000  # a cap before anything of size num_classes is allocated
 
 
 def check_num_classes(num_classes: int, name: str = "num_classes") -> int:
@@ -14,7 +17,47 @@ def check_num_classes(num_classes: int, name: str = "num_classes") -> int:
         raise TypeError(f"{name} must be an integer >= 1, got {type(num_classes).__name__} {num_classes!r}")
     if num_classes < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {num_classes}")
+    if num_classes > MAX_NUM_CLASSES:
+        raise ValueError(f"{name} must be at most {MAX_NUM_CLASSES:,} (well above the largest long-tailed benchmark), "
+                         f"got {num_classes:,}")
     return int(num_classes)
+
+
+def as_number(value: object) -> object:
+    """A numpy scalar or 0-d tensor as the Python number it holds; anything else unchanged.
+
+    Lets ``tau=np.float32(1.0)`` or ``lam=torch.tensor(0.5)`` pass checks written for ``int`` / ``float``.
+    """
+    if isinstance(value, np.generic) and isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        return value.item()
+    if hasattr(value, "detach") and getattr(value, "ndim", None) == 0 and not getattr(value, "requires_grad", False):
+        item = value.detach().cpu().item()
+        return item if isinstance(item, (int, float)) and not isinstance(item, bool) else value
+    return value
+
+
+def check_float(value: object, name: str, minimum: float | None = None) -> float:
+    """Return ``value`` as a finite Python float, accepting numpy and 0-d tensor scalars.
+
+    Args:
+        value: A number (int, float, numpy scalar, 0-d tensor); bools are refused.
+        name: Argument name used in error messages.
+        minimum: When given, the smallest allowed value.
+
+    Returns:
+        The float.
+    """
+    value = as_number(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum:g}, got {value:g}")
+    return value
 
 
 def check_class_counts(

@@ -74,3 +74,11 @@ def test_public_list_functions():
     assert "fc" in ltzoo.list_heads()
     assert ltzoo.list_models(exclude="*") == []
     assert set(ltzoo.list_models()) == set(ltzoo.list_backbones())
+
+
+def test_reliability_unknown_name_message_uses_english_plurals():
+    with pytest.raises(ValueError, match="Registered losses: "):
+        ltzoo.create_loss("no_such_loss", class_counts=[1, 2])
+    with pytest.raises(ValueError, match="Registered mixers: "):
+        ltzoo.create_mixer("no_such_mixer")
+    assert Registry("box").plural == "boxes" and Registry("pretrained weights").plural == "pretrained weights"

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ['add_parser', 'add_train_parser', 'config_from_args', 'print_run', 'FLAGS']
+__all__ = ['add_parser', 'add_train_parser', 'config_from_args', 'check_run_folder', 'print_run', 'FLAGS']
 
 
 FLAGS: dict[str, tuple[str, Any, str]] = {
@@ -111,12 +111,23 @@ def config_from_args(args: argparse.Namespace, cls: type | None = None):
     return cfg
 
 
+def check_run_folder(args: argparse.Namespace, cfg: Any) -> None:
+    """Refuse an output folder holding another run unless --resume / --overwrite (before any data is read)."""
+    import os
+
+    from ltzoo.engine.run_folder import prepare_output_dir
+
+    prepare_output_dir(cfg.output_dir, resume=args.resume, overwrite=args.overwrite,
+                       remove=os.environ.get("RANK", "0") == "0")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from ltzoo.engine.data import build_datasets
     from ltzoo.engine.distributed import init_distributed, teardown
     from ltzoo.recipes.supervised import train_supervised
 
     cfg = config_from_args(args)
+    check_run_folder(args, cfg)
     info = init_distributed(cfg.device)
     try:
         train_set, test_set, name = build_datasets(cfg)
@@ -136,6 +147,8 @@ def add_train_parser(sub: Any, name: str, text: str, flags: dict[str, tuple[str,
     p.add_argument("--set", type=_parse_set, action="append", metavar="KEY=VALUE",
                    help=f"any {config_name} field, value as JSON (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in OUTPUT_DIR (removes only the files ltzoo wrote there)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=func, flag_table=flags)
 

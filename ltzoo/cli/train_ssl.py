@@ -9,7 +9,7 @@ import argparse
 import json
 from typing import Any
 
-from ltzoo.cli.train import FLAGS, add_train_parser, config_from_args, print_run
+from ltzoo.cli.train import FLAGS, add_train_parser, check_run_folder, config_from_args, print_run
 
 __all__ = ['add_parser', 'SSL_FLAGS']
 
@@ -33,6 +33,7 @@ def _cmd_train_ssl(args: argparse.Namespace) -> int:
     from ltzoo.recipes.fixmatch import train_fixmatch
 
     cfg = config_from_args(args, SSLConfig)
+    check_run_folder(args, cfg)
     if not cfg.ltssl:
         raise ValueError('train-ssl needs --ltssl \'{"n1": ..., "m1": ..., "gamma_l": ..., "gamma_u": ...}\'')
     info = init_distributed(cfg.device)

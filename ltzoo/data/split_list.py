@@ -24,6 +24,7 @@ from ltzoo.data.common import (
     resolve_transform,
 )
 from ltzoo.data.registry import DATASETS
+from ltzoo.validation import check_num_classes
 
 __all__ = ["SplitListSource", "read_split_list", "build_split_list"]
 
@@ -97,6 +98,20 @@ class SplitListSource:
             return img.convert("RGB"), self.targets[i]
 
 
+def check_inside_root(root: Path, paths: list[str], list_file: Path) -> None:
+    """Refuse listed paths that are absolute or climb out of ``root`` with ``..``.
+
+    Raises:
+        ValueError: Naming the list file and the first such path.
+    """
+    base = os.path.normpath(os.path.abspath(root))
+    for rel in paths:
+        full = os.path.normpath(os.path.join(base, rel))
+        if os.path.isabs(rel) or (full != base and not full.startswith(base + os.sep)):
+            raise ValueError(f"{list_file}: path {rel!r} lies outside root={str(root)!r} (absolute, or climbing out "
+                             "with '..'); list files may only name images under their root")
+
+
 def _resolve_list_file(root: Path, list_file: str | os.PathLike | None) -> Path:
     if list_file is None:
         raise ValueError("list_file is required (a 'relative/path label' text file, absolute or relative to root)")
@@ -131,10 +146,13 @@ def _build(
     base = check_root(root)
     path = _resolve_list_file(base, list_file)
     paths, labels = read_split_list(path)
+    check_inside_root(base, paths, path)
     if num_classes is None:
-        num_classes = max(labels) + 1
+        num_classes = check_num_classes(max(labels) + 1, f"{path}: the largest label + 1 (num_classes)")
     elif isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer or None, got {num_classes!r}")
+    else:
+        num_classes = check_num_classes(num_classes)
     if max(labels) >= num_classes:
         raise ValueError(f"{path}: label {max(labels)} is out of range for num_classes={num_classes}")
     source = SplitListSource(base, paths, labels, [str(c) for c in range(num_classes)])

@@ -32,6 +32,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torchvision.transforms.v2 import functional as F
 
+from ltzoo.validation import as_number
+
 __all__ = ["RandomMagnitudeRandAugment", "Cutout", "AugOp", "OPS", "apply_op"]
 
 
@@ -123,6 +125,7 @@ class RandomMagnitudeRandAugment:
             raise ValueError(f"num_ops must be an integer >= 0, got {num_ops!r}")
         if isinstance(max_level, bool) or not isinstance(max_level, int) or not 1 <= max_level <= 10:
             raise ValueError(f"max_level must be an integer in [1, 10], got {max_level!r}")
+        prob = as_number(prob)  # numpy / 0-d tensor scalars are numbers too
         if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0.0 <= prob <= 1.0:
             raise ValueError(f"prob must be a number in [0, 1], got {prob!r}")
         names = tuple(OPS) if ops is None else tuple(ops)

@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ltzoo.registry import LOSSES, MIXERS, SAMPLERS
+from ltzoo.validation import as_number
 
 __all__ = [
     "seed_everything", "build_model", "build_loss", "build_sampler", "build_mixer", "build_optimizer",
@@ -135,6 +136,7 @@ def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str,
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    weight_decay = as_number(weight_decay)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
         raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
     decay, no_decay = [], []

@@ -9,32 +9,28 @@ Writing goes to a temporary file in the same folder, flushed and fsynced, then
 from __future__ import annotations
 
 import os
+import pickle
 import random
-import tempfile
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ltzoo.files import atomic_path
+
 __all__ = ["save_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state", "write_atomic"]
 
 
 def _atomic(path: str | os.PathLike, write: Any) -> Path:
-    """Call ``write(file)`` on a temporary file in ``path``'s folder, fsync, then ``os.replace`` it onto ``path``."""
+    """Call ``write(file)`` on ltzoo's temporary file next to ``path``, fsync, then ``os.replace`` it onto ``path``
+    (:func:`ltzoo.files.atomic_path`: the user's umask mode, stale temporary files of dead processes removed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "xb") as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
@@ -78,9 +74,27 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"checkpoint {path} is empty (0 bytes): an interrupted copy? Delete it or train again")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise ValueError(f"checkpoint {path} is not a torch.save file (it does not start with a zip header); "
+                         "is it a safetensors model, or another program's file?")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:  # weights_only refused a class: a foreign (or hostile) file
+        found = re.search(r"Unsupported global: [^\n]*?(?=\.? *(?:This|Please|Check|$))", str(e), re.M)
+        detail = found.group(0).strip() if found else "it holds objects other than tensors and plain values"
+        raise ValueError(f"checkpoint {path} is not an ltzoo training checkpoint: weights_only loading refused it "
+                         f"({detail}); ltzoo never unpickles code") from None
+    except Exception as e:  # truncated zip, bad records, ...
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"checkpoint {path} ({size} bytes) cannot be read: {why} "
+                         "(truncated or corrupted, or not written by ltzoo)") from None
     if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a checkpoint dict (got {type(state).__name__})")
+        raise ValueError(f"checkpoint {path} does not hold a checkpoint dict (got {type(state).__name__})")
     return state
 
 

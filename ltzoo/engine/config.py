@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ltzoo.validation import as_number
+
 __all__ = ["TrainConfig", "load_config", "SCHEDULES", "DATA_NAMES"]
 
 SCHEDULES = ("cosine", "step", "constant", "fixmatch")
@@ -271,6 +273,7 @@ def check_number_field(cfg: TrainConfig, name: str, minimum: float, strict: bool
     value = getattr(cfg, name)
     if value is None and optional:
         return
+    value = as_number(value)  # numpy / 0-d tensor scalars are numbers too
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < minimum or (strict and value == minimum):
         rel = ">" if strict else ">="

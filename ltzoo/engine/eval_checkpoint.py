@@ -116,7 +116,10 @@ def evaluate_checkpoint(
     from ltzoo.engine.data import build_datasets
     from ltzoo.engine.evaluation import evaluate_model, limit_test_set, resolve_group_split, write_json
     from ltzoo.metrics.groups import check_group_split
+    from ltzoo.validation import check_float
 
+    if logit_adjust_tau is not None:  # checked before anything is loaded
+        logit_adjust_tau = check_float(logit_adjust_tau, "logit_adjust_tau (--logit-adjust-tau)", minimum=0.0)
     model, cfg, counts = load_for_eval(path, ema, device)
     if cfg is None and data is None:
         raise ValueError(f"{path} records no training recipe: say which test set to use (--data, --root)")

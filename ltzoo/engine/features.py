@@ -1,9 +1,9 @@
 """Features of a frozen backbone: extraction (eval mode, no_grad, optional disk cache), a stratified
 train/validation split, and classifiers fitted on the features with the epoch chosen on validation.
 
-The cache is a safetensors file at a path the caller chooses (the path is the cache key: use a
-new path when the model, data or transform changes); it is written atomically (temporary
-file + rename), so an interrupted run never leaves a truncated cache. Pass datasets with their
+The cache is a safetensors file at a path the caller chooses, keyed by the model's weights and the
+data (:mod:`ltzoo.cache_keys`; a file written for another model is refused, never reused); it is
+written atomically (temporary file + rename), so an interrupted run never leaves a truncated cache. Pass datasets with their
 evaluation transform (no random augmentation): the features are computed once.
 """
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -19,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+
+from ltzoo.validation import as_number
 
 __all__ = ["extract_features", "pooled_features", "stratified_split", "batches", "fit_classifiers", "val_score",
            "fit_plain_classifier"]
@@ -36,36 +37,47 @@ def pooled_features(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _load_cache(path: Path, expected: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    from safetensors.torch import load_file
+def _load_cache(path: Path, key: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cached (features, labels) when ``path`` was written for ``key``.
 
-    tensors = load_file(str(path))
+    Raises:
+        ValueError: If it was written for another model, data or setting (or by an older ltzoo
+            without a key): it is never reused, and never silently replaced.
+    """
+    from ltzoo.cache_keys import key_matches
+    from ltzoo.files import read_safetensors, read_safetensors_metadata
+
+    found = read_safetensors_metadata(path).get("ltzoo_cache_key")
+    if not key_matches({"ltzoo_cache_key": found} if found else None, key):
+        raise ValueError(f"cache_path {str(path)!r} holds features of another model, data or transform (cache key "
+                         f"{found or 'none'}, this extraction's {key}); delete it or choose a new cache path")
+    tensors = read_safetensors(path)
     if set(tensors) != {"features", "labels"}:
         raise ValueError(f"cache_path {str(path)!r} is not a feature cache (keys {sorted(tensors)})")
-    feats, labels = tensors["features"], tensors["labels"]
-    if expected is not None and feats.shape[0] != expected:
-        raise ValueError(f"cache_path {str(path)!r} holds {feats.shape[0]} samples but the data has {expected}; "
-                         "use a new cache path for new data")
-    return feats, labels
+    return tensors["features"], tensors["labels"]
 
 
-def _save_cache(path: Path, feats: torch.Tensor, labels: torch.Tensor) -> None:
-    from safetensors.torch import save_file
+def _save_cache(path: Path, feats: torch.Tensor, labels: torch.Tensor, key: str) -> None:
+    from ltzoo.files import write_safetensors
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({"features": feats.contiguous(), "labels": labels.contiguous()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_safetensors({"features": feats, "labels": labels}, path, metadata={"ltzoo_cache_key": key})
+
+
+def _features_key(model: nn.Module, data: Any, expected: int | None) -> str:
+    """:func:`ltzoo.cache_keys.cache_key` of the model's weights and the data (size, labels, transform)."""
+    from ltzoo.cache_keys import cache_key
+
+    dataset = data.dataset if isinstance(data, DataLoader) else data
+    targets = getattr(dataset, "targets", None)
+    return cache_key(model, n=expected, targets=None if targets is None else np.asarray(targets).tolist(),
+                     transform=repr(getattr(dataset, "transform", None)), dataset=type(dataset).__name__)
 
 
 def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: int = 256,
                      device: torch.device | str | None = None, cache_path: str | os.PathLike | None = None,
-                     progress: bool = True, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                     progress: bool = True, num_workers: int = 0, stale_cache: str = "raise"
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pooled features and labels of every sample, in data order.
 
     Args:
@@ -73,9 +85,14 @@ def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: i
         data: A dataset of (image, label, ...) items or a loader yielding such batches.
         batch_size: Batch size when ``data`` is a dataset.
         device: Where images go; None -> the device of the model's first parameter.
-        cache_path: Optional safetensors file: loaded if present, else written after extraction.
+        cache_path: Optional safetensors file, keyed by :func:`ltzoo.cache_keys.cache_key` of the model's
+            weights and the data (size, labels, transform): written after extraction, loaded when its
+            key matches, refused (ValueError naming it) when it does not: another model's features
+            are never reused.
         progress: Show a tqdm bar.
         num_workers: Loader workers when ``data`` is a dataset.
+        stale_cache: What to do with a ``cache_path`` written for another key: "raise" (ValueError
+            naming it) or "recompute" (extract again and replace it; for a cache folder the caller owns).
 
     Returns:
         features (N, D) float32 and labels (N,) int64, both on the CPU.
@@ -92,9 +109,16 @@ def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: i
         loader, expected = DataLoader(data, batch_size, shuffle=False, num_workers=num_workers), len(data)
     else:
         raise TypeError(f"data must be a sized Dataset or a DataLoader, got {type(data).__name__}")
+    if stale_cache not in ("raise", "recompute"):
+        raise ValueError(f"stale_cache must be 'raise' or 'recompute', got {stale_cache!r}")
     path = None if cache_path is None else Path(cache_path)
+    key = None if path is None else _features_key(model, data, expected)
     if path is not None and path.exists():
-        return _load_cache(path, expected)
+        try:
+            return _load_cache(path, key)
+        except ValueError:
+            if stale_cache == "raise":
+                raise
     if device is None:
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")
@@ -115,7 +139,7 @@ def extract_features(model: nn.Module, data: Dataset | DataLoader, batch_size: i
         raise ValueError("data yielded no samples")
     out = torch.cat(feats), torch.cat(labels)
     if path is not None:
-        _save_cache(path, *out)
+        _save_cache(path, *out, key)
     return out
 
 
@@ -133,6 +157,7 @@ def stratified_split(labels: Any, val_fraction: float = 0.2, seed: int = 0) -> t
     Returns:
         (train positions, validation positions), each sorted, int64.
     """
+    val_fraction = as_number(val_fraction)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
     y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).reshape(-1)

@@ -18,6 +18,7 @@ from ltzoo.engine.checkpoint import capture_rng_state, restore_rng_state
 from ltzoo.engine.config import TrainConfig
 from ltzoo.engine.distributed import DistInfo, gather_objects
 from ltzoo.engine.objective import TrainForward
+from ltzoo.engine.resume_check import check_checkpoint_fits
 from ltzoo.engine.schedule import build_scheduler
 
 __all__ = ["RunParts", "build_parts", "parts_state", "load_parts_state", "CHECKPOINT_FORMAT", "RESUMABLE_CHANGES"]
@@ -145,6 +146,7 @@ def load_parts_state(parts: RunParts, state: dict[str, Any]) -> tuple[int, int, 
     """
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"not an ltzoo training checkpoint (format {state.get('format')!r})")
+    check_checkpoint_fits(state, parts.cfg.to_dict(), parts.num_classes, parts.model)  # a clear error, not torch's
     check_resumable(state["config"], parts.cfg)
     dev = parts.info.device
     parts.model.load_state_dict(state["model"])

@@ -79,6 +79,24 @@ def _check_features(features: torch.Tensor, in_features: int) -> None:
         )
 
 
+def batch_norm_1d(bn: nn.BatchNorm1d, features: torch.Tensor) -> torch.Tensor:
+    """``bn(features)``, except that a training batch of ONE sample is normalised with the running
+    statistics (and does not update them): its batch variance is undefined and torch would raise
+    (a last batch of 1 with drop_last off, or batch_size 1).
+
+    Args:
+        bn: The BatchNorm1d layer.
+        features: (B, D) features.
+
+    Returns:
+        (B, D) normalised features.
+    """
+    if bn.training and features.shape[0] == 1:
+        return F.batch_norm(features, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False,
+                            momentum=0.0, eps=bn.eps)
+    return bn(features)
+
+
 @HEADS.register("etf")
 class ETFHead(nn.Module):
     """Fixed simplex-ETF classifier on BatchNorm'd, L2-normalised features (Yang et al. 2022).
@@ -100,7 +118,7 @@ class ETFHead(nn.Module):
     def normalize_features(self, features: torch.Tensor) -> torch.Tensor:
         """BatchNorm1d then L2 normalisation of pooled features (B, D) -> (B, D)."""
         _check_features(features, self.in_features)
-        return F.normalize(self.bn(features), p=2.0, dim=1, eps=1e-8)
+        return F.normalize(batch_norm_1d(self.bn, features), p=2.0, dim=1, eps=1e-8)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Singleton logits h @ M, (B, K)."""
@@ -156,7 +174,7 @@ class WETFHead(nn.Module):
         """Singleton logits h @ (M * s), (B, K); h normalised first with ``feature_norm``."""
         _check_features(features, self.in_features)
         if self.bn is not None:
-            features = F.normalize(self.bn(features), p=2.0, dim=1, eps=1e-8)
+            features = F.normalize(batch_norm_1d(self.bn, features), p=2.0, dim=1, eps=1e-8)
         return features @ self.weight_matrix()
 
     def cam_weights(self) -> torch.Tensor:

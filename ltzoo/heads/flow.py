@@ -28,7 +28,7 @@ from torch import nn
 
 from ltzoo.heads.made import MAF
 from ltzoo.registry import HEADS
-from ltzoo.validation import check_num_classes
+from ltzoo.validation import as_number, check_num_classes
 
 __all__ = ["FlowOutput", "FlowFilter", "ClusterAidedClassifier", "RegularClassifier", "DLSALevel", "DLSAHead",
            "default_sigma", "AIDED_INPUTS", "REGULAR_INPUTS"]
@@ -77,6 +77,7 @@ class FlowFilter(nn.Module):
         self.in_features = check_num_classes(in_features, "in_features")
         self.num_components = check_num_classes(num_components, "num_components")
         sigma = default_sigma(self.in_features) if sigma is None else sigma
+        sigma = as_number(sigma)  # numpy / 0-d tensor scalars are numbers too
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma < math.inf:
             raise ValueError(f"sigma must be a finite number > 0 or None, got {sigma!r}")
         self.sigma = float(sigma)
@@ -230,6 +231,7 @@ class DLSAHead(nn.Module):
         self.num_components = (min(500, 4 * self.num_classes) if num_components is None
                                else check_num_classes(num_components, "num_components"))
         self.depth = check_num_classes(depth, "depth")
+        filter_ratio = as_number(filter_ratio)  # numpy / 0-d tensor scalars are numbers too
         if isinstance(filter_ratio, bool) or not isinstance(filter_ratio, (int, float)) or not 0 < filter_ratio < 1:
             raise ValueError(f"filter_ratio must be a number in (0, 1), got {filter_ratio!r}")
         self.filter_ratio = float(filter_ratio)

@@ -27,7 +27,7 @@ from ltzoo.validation import check_class_counts, check_num_classes
 __all__ = [
     "DEFAULT_ORG", "ORG_ENV", "MODEL_DIR_ENV", "MODEL_ARG_NAMES", "PretrainedConfig", "PRETRAINED",
     "hub_org", "local_model_dirs", "register_pretrained", "unregister_pretrained", "get_pretrained_config",
-    "split_pretrained_cfg",
+    "split_pretrained_cfg", "check_repo_id",
 ]
 
 DEFAULT_ORG = "ltzoo"
@@ -37,6 +37,50 @@ MODEL_ARG_NAMES = ("head", "head_args", "global_pool", "drop_rate", "in_chans", 
 _TIMM_FIELDS = frozenset(f.name for f in dataclasses.fields(PretrainedCfg))
 _TUPLE_FIELDS = ("input_size", "test_input_size", "min_input_size", "mean", "std")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_TAG = re.compile(r"^[A-Za-z0-9_-][\w.-]*$")
+MAX_INPUT_SIDE = 8192  # pixels per side; MAX_INPUT_CHANNELS channels: a larger config is refused, not allocated
+MAX_INPUT_CHANNELS = 1024
+
+
+def check_repo_id(repo_id: str, name: str = "repo_id") -> str:
+    """Return ``repo_id`` if it is a Hub id "org/name" (no "..", no leading "." or "-", no other "/").
+
+    Raises:
+        ValueError: Naming ``name`` and the expected form.
+    """
+    if (not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id
+            or repo_id.split("/")[1].startswith((".", "-")) or repo_id.endswith(".")):
+        raise ValueError(f"{name} must look like 'org/name' (letters, digits, '_', '-', '.'; no '..'), got {repo_id!r}")
+    return repo_id
+
+
+def _check_input_size(size: Any) -> tuple[int, int, int]:
+    """``input_size`` as (C, H, W) of positive ints within MAX_INPUT_CHANNELS / MAX_INPUT_SIDE."""
+    try:
+        values = tuple(size)
+    except TypeError:
+        raise ValueError(f"input_size must be (channels, height, width), got {size!r}") from None
+    if len(values) != 3 or any(isinstance(v, bool) or not float(v).is_integer() for v in values):
+        raise ValueError(f"input_size must be three integers (channels, height, width), got {size!r}")
+    c, h, w = (int(v) for v in values)
+    if not (1 <= c <= MAX_INPUT_CHANNELS and 1 <= h <= MAX_INPUT_SIDE and 1 <= w <= MAX_INPUT_SIDE):
+        raise ValueError(f"input_size must be within (1..{MAX_INPUT_CHANNELS}, 1..{MAX_INPUT_SIDE}, "
+                         f"1..{MAX_INPUT_SIDE}), got {size!r}")
+    return c, h, w
+
+
+def _check_stats(value: Any, name: str) -> tuple[float, ...]:
+    """``mean`` / ``std`` as a non-empty tuple of finite floats (std > 0)."""
+    import math
+
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers (one per channel), got {value!r}") from None
+    if not out or not all(math.isfinite(v) for v in out) or (name == "std" and min(out) <= 0):
+        raise ValueError(f"{name} must be a non-empty list of finite numbers{' > 0' if name == 'std' else ''}, "
+                         f"got {value!r}")
+    return out
 
 
 def hub_org() -> str:
@@ -114,6 +158,9 @@ class PretrainedConfig:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen dataclass)
         if self.tag is not None and (not isinstance(self.tag, str) or not self.tag or self.tag != self.tag.strip()):
             raise ValueError(f"tag must be a non-empty string without surrounding spaces, got {self.tag!r}")
+        if self.tag is not None and (not _TAG.match(self.tag) or ".." in self.tag or self.tag.endswith(".")):  # it becomes part of a Hub repo id and a folder name
+            raise ValueError(f"tag may hold only letters, digits, '_', '-' and '.' (not starting with '.'), "
+                             f"got {self.tag!r}")
         set_("num_classes", check_num_classes(base["num_classes"] if self.num_classes is None else self.num_classes))
         HEADS.get(self.head)
         set_("head_args", jsonable(dict(self.head_args), "head_args"))
@@ -124,11 +171,15 @@ class PretrainedConfig:
         size = tuple(self.input_size or base["input_size"])
         if "in_chans" in self.model_args:
             size = (int(self.model_args["in_chans"]),) + size[1:]
-        set_("input_size", tuple(int(s) for s in size))
+        set_("input_size", _check_input_size(size))
         for key in ("mean", "std", "crop_pct", "interpolation"):
             value = getattr(self, key)
             value = base.get(key) if value is None else value
-            set_(key, tuple(float(v) for v in value) if key in ("mean", "std") else value)
+            set_(key, _check_stats(value, key) if key in ("mean", "std") else value)
+        chans = self.input_size[0]
+        if len(self.mean) != len(self.std) or len(self.mean) not in {1, 3, chans}:
+            raise ValueError(f"mean and std must have one entry per input channel ({chans}, or 1 / 3), got "
+                             f"{len(self.mean)} and {len(self.std)}")
         if self.class_counts is not None:
             counts = check_class_counts(self.class_counts, num_classes=self.num_classes)
             set_("class_counts", tuple(int(c) if float(c).is_integer() else float(c) for c in counts))
@@ -149,8 +200,8 @@ class PretrainedConfig:
         for key in ("recipe", "paper"):
             if getattr(self, key) is not None:
                 set_(key, jsonable(getattr(self, key), key))
-        if self.hf_hub_id is not None and not _REPO_ID.match(self.hf_hub_id):
-            raise ValueError(f"hf_hub_id must look like 'org/name', got {self.hf_hub_id!r}")
+        if self.hf_hub_id is not None:
+            check_repo_id(self.hf_hub_id, "hf_hub_id")
 
     @property
     def name(self) -> str:
@@ -162,7 +213,8 @@ class PretrainedConfig:
         """The Hub repository: ``hf_hub_id`` or ``<hub_org()>/<arch>.<tag>`` (read at call time)."""
         if self.hf_hub_id:
             return self.hf_hub_id
-        return f"{hub_org()}/{self.name}" if self.tag else None
+        return check_repo_id(f"{hub_org()}/{self.name}", f"the repository id derived from ${ORG_ENV} and the tag") \
+            if self.tag else None
 
     def ltzoo_model_args(self) -> dict[str, Any]:
         """The :class:`~ltzoo.models.LTModel` keyword arguments (``config.json``'s ``model_args``)."""

@@ -6,10 +6,12 @@ defines :class:`~ltzoo.models.LTModel`).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
+import numpy as np
 from timm.models import build_model_with_cfg
 
+from ltzoo.hub.config_safety import check_backbone_args
 from ltzoo.hub.configs import PRETRAINED, split_pretrained_cfg
 from ltzoo.hub.load import load_pretrained_weights
 from ltzoo.hub.resolve import resolve_model
@@ -17,7 +19,9 @@ from ltzoo.models import LTModel
 from ltzoo.registry import BACKBONES
 from ltzoo.validation import check_num_classes
 
-__all__ = ["create_model", "list_models"]
+__all__ = ["create_model", "list_models", "MAX_IN_CHANS"]
+
+MAX_IN_CHANS = 1024  # input channels; more is a typo, not an image
 
 
 def create_model(
@@ -48,6 +52,12 @@ def create_model(
         The model, with ``pretrained_cfg`` set (timm's fields plus ltzoo's: metrics, class counts, ...).
     """
     hub = {k: kwargs.pop(k, None) for k in ("cache_dir", "revision", "token")}
+    pcfg = kwargs.get("pretrained_cfg")
+    if isinstance(pcfg, Mapping) and pcfg.get("source") in ("hf-hub", "local-dir"):  # timm read a downloaded config:
+        check_backbone_args(model_name, kwargs.get("backbone_args"), str(pcfg.get("hf_hub_id") or pcfg.get("file")))
+    in_chans = kwargs.get("in_chans", 3)
+    if isinstance(in_chans, bool) or not isinstance(in_chans, (int, np.integer)) or not 1 <= in_chans <= MAX_IN_CHANS:
+        raise ValueError(f"in_chans must be an integer in [1, {MAX_IN_CHANS}], got {in_chans!r}")
     kwargs.pop("pretrained_model_args", None)  # timm's record of model_args, already merged into kwargs
     resolved = resolve_model(model_name, kwargs.pop("pretrained_cfg", None), kwargs.pop("pretrained_cfg_overlay", None),
                              **hub)

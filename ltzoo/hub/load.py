@@ -15,12 +15,13 @@ from torch import nn
 
 from ltzoo.download import hub_errors, hub_file
 from ltzoo.files import PICKLE_SUFFIXES, WEIGHTS_NAME, read_safetensors
+from ltzoo.folder_manifest import check_folder
 from ltzoo.hub.configs import local_model_dirs
 
 if TYPE_CHECKING:
     from ltzoo.hub.resolve import ResolvedModel, WeightsSource
 
-__all__ = ["hub_file", "load_pretrained_weights", "apply_state_dict", "LocalCopyWarning"]
+__all__ = ["hub_file", "load_pretrained_weights", "apply_state_dict", "check_finite", "LocalCopyWarning"]
 
 _logger = logging.getLogger(__name__)
 
@@ -103,5 +104,22 @@ def load_pretrained_weights(model: nn.Module, resolved: "ResolvedModel", cache_d
                             token: Any = None) -> Path:
     """Fetch ``resolved.weights`` (Hub, cache, or local copy) and load them strictly; return the file used."""
     path = _weights_file(resolved.weights, cache_dir, token)
-    apply_state_dict(model, read_safetensors(path), resolved.weights.num_classes, str(path))
+    state = read_safetensors(path)
+    check_finite(state, str(path))
+    apply_state_dict(model, state, resolved.weights.num_classes, str(path))
+    if resolved.weights.path is not None and resolved.weights.path.is_dir():  # a local folder: its files must be the ones its last save wrote
+        check_folder(path.parent)
     return path
+
+
+def check_finite(state_dict: dict[str, Any], origin: str) -> None:
+    """Refuse weights holding NaN or infinite values (a diverged run), naming the first such tensor.
+
+    Raises:
+        ValueError: Naming ``origin`` and the tensor.
+    """
+    for key, value in state_dict.items():
+        if value.is_floating_point() and not bool(value.isfinite().all()):
+            bad = int((~value.isfinite()).sum())
+            raise ValueError(f"weights in {origin} hold {bad} NaN / infinite value(s) in {key!r} (a diverged run?); "
+                             "refusing to load them")

@@ -16,7 +16,8 @@ from typing import Any
 
 from torch import nn
 
-from ltzoo.files import CONFIG_NAME, PICKLE_SUFFIXES, PLOT_NAME, WEIGHTS_NAME, check_safetensors_file
+from ltzoo.files import CONFIG_NAME, PICKLE_SUFFIXES, PLOT_NAME, TEMP_PREFIX, WEIGHTS_NAME, check_safetensors_file
+from ltzoo.folder_manifest import MANIFEST_NAME, SAVING_MARKER, check_folder
 
 __all__ = ["push_to_hub", "push_folder"]
 
@@ -31,6 +32,7 @@ def _check_folder(folder: Path) -> dict[str, Any]:
     if pickles:
         raise ValueError(f"refusing to push pickle weight files {pickles} from {folder}; ltzoo publishes safetensors only")
     check_safetensors_file(folder / WEIGHTS_NAME)
+    check_folder(folder)  # never publish an interrupted or altered save
     from ltzoo.hub.resolve import parse_config
 
     config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
@@ -95,6 +97,7 @@ def push_folder(directory: str | os.PathLike, repo_id: str, *, token: str | bool
         return api.upload_folder(
             repo_id=repo_id, folder_path=_staged(folder, config, repo_id, tmp), token=token, revision=revision,
             repo_type="model", create_pr=create_pr, commit_message=commit_message or f"Upload {repo_id} with ltzoo",
+            ignore_patterns=[MANIFEST_NAME, SAVING_MARKER, f"{TEMP_PREFIX}*"],  # local bookkeeping stays local
         )
 
 

@@ -15,12 +15,19 @@ from typing import Any, Mapping
 from ltzoo.backbones import default_cfg_for
 from ltzoo.download import hub_file
 from ltzoo.files import CONFIG_NAME
+from ltzoo.folder_manifest import check_not_interrupted
+from ltzoo.hub.config_safety import check_backbone_args, check_pretrained_cfg_fields, validate_loaded_config
 from ltzoo.hub.configs import MODEL_ARG_NAMES, get_pretrained_config
 
 __all__ = ["WeightsSource", "ResolvedModel", "resolve_model", "parse_config"]
 
 # weight locations a downloaded config.json may not set (the caller decides where weights come from)
 _LOCATION_KEYS = frozenset({"file", "url", "state_dict", "source", "hf_hub_filename", "custom_load"})
+
+
+# fields timm itself adds to a pretrained cfg it resolved from "hf-hub:" / "local-dir:"
+_TIMM_RESOLVED_FIELDS = frozenset({"source", "file", "hf_hub_id", "hf_hub_filename", "url", "custom_load",
+                                   "state_dict", "license", "tag", "architecture"})
 
 
 @dataclass
@@ -80,10 +87,17 @@ def parse_config(config: Mapping[str, Any], origin: str) -> tuple[str, dict[str,
     unknown = sorted(set(model_args) - set(MODEL_ARG_NAMES))
     if unknown:
         raise ValueError(f"{origin}: config.json model_args holds unknown arguments {unknown}; allowed: {list(MODEL_ARG_NAMES)}")
-    cfg = {k: v for k, v in dict(config.get("pretrained_cfg") or {}).items() if k not in _LOCATION_KEYS}
+    raw_cfg = config.get("pretrained_cfg") or {}
+    if not isinstance(raw_cfg, Mapping):
+        raise ValueError(f"{origin}: config.json pretrained_cfg must be an object, got {type(raw_cfg).__name__}")
+    # weight locations are dropped (the caller decides where weights come from); other unknown fields refused
+    cfg = {k: v for k, v in raw_cfg.items() if k not in _LOCATION_KEYS}
+    check_pretrained_cfg_fields(cfg, origin)
+    check_backbone_args(arch, model_args.get("backbone_args"), origin)  # no checkpoint_path, pretrained, ...
     cfg["architecture"] = arch
     if "num_classes" in config:
         cfg["num_classes"] = config["num_classes"]
+    validate_loaded_config(arch, model_args, cfg, origin)  # as strict as on save
     return arch, model_args, cfg
 
 
@@ -106,6 +120,7 @@ def _from_source(source: str, ident: str, revision: str | None, cache_dir: Any, 
         if not (folder / CONFIG_NAME).is_file():
             raise FileNotFoundError(f"local-dir:{ident}: no {CONFIG_NAME} in {folder}")
         origin = f"local-dir:{folder}"
+        check_not_interrupted(folder)  # an interrupted save is refused (hashes are checked after loading)
         config = _read_json(folder / CONFIG_NAME, origin)
         weights = WeightsSource(path=folder)
         extra = {"source": "local-dir", "file": str(folder)}
@@ -155,6 +170,9 @@ def resolve_model(model_name: str, pretrained_cfg: Any = None, overlay: Mapping[
             cfg = dict(pretrained_cfg)
             if cfg.get("source") in ("hf-hub", "local-dir") and cfg.get("library") != "ltzoo":
                 raise ValueError(f"{cfg.get('hf_hub_id') or cfg.get('file')} is not an ltzoo checkpoint")
+            if cfg.get("source") in ("hf-hub", "local-dir"):  # timm read a downloaded config.json
+                check_pretrained_cfg_fields({k: v for k, v in cfg.items() if v is not None}, str(cfg.get("hf_hub_id")),
+                                            extra=_TIMM_RESOLVED_FIELDS)
             resolved = ResolvedModel(arch, {}, {**default_cfg_for(arch), **cfg, "architecture": arch},
                                      _weights_in(cfg, revision))
         else:

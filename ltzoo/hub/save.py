@@ -23,7 +23,8 @@ from typing import Any
 
 from torch import nn
 
-from ltzoo.files import CONFIG_NAME, WEIGHTS_NAME, write_bytes_atomic, write_safetensors
+from ltzoo.files import CONFIG_NAME, WEIGHTS_NAME, write_safetensors
+from ltzoo.folder_manifest import write_folder
 from ltzoo.hub.configs import PretrainedConfig
 
 __all__ = ["save_pretrained", "config_for_model", "config_json"]
@@ -85,12 +86,16 @@ def save_pretrained(
 ) -> Path:
     """Write ``model.safetensors``, ``config.json`` and ``README.md`` (and the per-class plot) to ``directory``.
 
-    Each file is written to a temporary file in ``directory`` and moved into place, so a failed
-    write leaves no partial file. Everything is validated before the first file is written.
+    Every file is first written to a temporary file in ``directory`` (fsynced, the user's umask
+    mode), then all are moved into place and a manifest of their sha256 is written last
+    (:func:`ltzoo.folder_manifest.write_folder`): a failed write leaves the folder as it was, an
+    interrupted one is refused on load. Everything is validated before the first file is written.
 
     Args:
         model: An :class:`~ltzoo.models.LTModel`.
-        directory: Target folder (created if needed; existing files of the same names are replaced).
+        directory: Target folder (created if needed). Files of an earlier ltzoo save there are replaced
+            or, when this save does not write them (a per-class plot), removed; other files are kept.
+            A manifest of the files' sha256 is written last and checked on load.
         tag: The "arch.tag" tag of these weights, e.g. "cifar10_lt_r100_bmls_ms".
         repo_id: Hub repository the folder is meant for (default ``<org>/<arch>.<tag>`` when tagged).
         metrics: Test-set metrics block ``{"dataset", "split", "top1", "many", "medium", "few", "hmean",
@@ -117,10 +122,12 @@ def save_pretrained(
     config_text = json.dumps(config, indent=2, sort_keys=False, allow_nan=False) + "\n"
     files = render_card(config, plot=plot)  # {file name: bytes}, built before anything is written
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_safetensors(model.state_dict(), directory / WEIGHTS_NAME,
-                      metadata={"format": "pt", "library": "ltzoo", "architecture": cfg.arch})
-    write_bytes_atomic(directory / CONFIG_NAME, config_text.encode("utf-8"))
-    for name, data in files.items():
-        write_bytes_atomic(directory / name, data)
-    return directory
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"directory {str(directory)!r} exists and is not a folder")
+    state = model.state_dict()
+    writers = {WEIGHTS_NAME: lambda tmp: write_safetensors(state, tmp, metadata={
+        "format": "pt", "library": "ltzoo", "architecture": cfg.arch}, atomic=False)}
+    for name, data in {CONFIG_NAME: config_text.encode("utf-8"), **files}.items():
+        writers[name] = lambda tmp, data=data: tmp.write_bytes(data)
+    # all staged first; then marker, renames, stale files of the last save removed, manifest last
+    return write_folder(directory, writers)

@@ -27,7 +27,7 @@ from torch import nn
 
 from ltzoo.distributed import all_reduce_sum
 from ltzoo.losses.effective_number import check_beta, effective_number
-from ltzoo.validation import check_num_classes, class_counts_tensor
+from ltzoo.validation import as_number, check_num_classes, class_counts_tensor
 
 __all__ = ["BEMState"]
 
@@ -36,6 +36,7 @@ DELTAS = ("softmax", "convex")
 
 def _check_unit(value: float, name: str, closed: bool = False) -> float:
     """A number in [0, 1) ([0, 1] if ``closed``)."""
+    value = as_number(value)  # numpy / 0-d tensor scalars are numbers too
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
     if not ok or (not closed and value == 1.0):
         raise ValueError(f"{name} must be a number in [0, 1{']' if closed else ')'}, got {value!r}")
@@ -95,6 +96,7 @@ class BEMState(nn.Module):
         if delta not in DELTAS:
             raise ValueError(f"delta must be one of {DELTAS}, got {delta!r}")
         self.delta = delta
+        temperature = as_number(temperature)  # numpy / 0-d tensor scalars are numbers too
         ok = isinstance(temperature, (int, float)) and not isinstance(temperature, bool) \
             and math.isfinite(temperature) and temperature > 0
         if not ok:

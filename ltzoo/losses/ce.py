@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltzoo.losses.checks import check_class_targets, check_logits
-from ltzoo.losses.reduction import check_reduction
+from ltzoo.losses.reduction import check_reduction, reduce_loss
 from ltzoo.registry import LOSSES
-from ltzoo.validation import check_class_counts
+from ltzoo.validation import as_number, check_class_counts
 
 __all__ = ["CrossEntropyLoss"]
 
@@ -28,6 +28,7 @@ class CrossEntropyLoss(nn.Module):
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0, class_counts: Any = None) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
+        label_smoothing = as_number(label_smoothing)  # numpy / 0-d tensor scalars are numbers too
         if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
                 or not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"label_smoothing must be a float in [0, 1], got {label_smoothing!r}")
@@ -54,7 +55,8 @@ class CrossEntropyLoss(nn.Module):
                 )
         else:
             check_class_targets(target, b, k)
-        return F.cross_entropy(logits, target, reduction=self.reduction, label_smoothing=self.label_smoothing)
+        per_sample = F.cross_entropy(logits, target, reduction="none", label_smoothing=self.label_smoothing)
+        return reduce_loss(per_sample, self.reduction)  # an empty batch with "mean" is refused, not NaN
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"

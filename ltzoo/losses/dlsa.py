@@ -31,7 +31,7 @@ from ltzoo.distributed import all_reduce_sum, rank_and_world_size
 from ltzoo.losses.checks import check_class_targets, check_logits
 from ltzoo.losses.reduction import check_reduction, reduce_loss
 from ltzoo.registry import LOSSES
-from ltzoo.validation import check_num_classes, class_counts_tensor
+from ltzoo.validation import as_number, check_num_classes, class_counts_tensor
 
 __all__ = ["PURITY_FORMS", "mle_class_weights", "kl_to_uniform", "MomentumEstimator", "DLSAMLELoss", "DLSAPurityLoss",
            "ClusterBalanceLoss", "DLSALoss"]
@@ -71,12 +71,14 @@ def kl_to_uniform(p: torch.Tensor) -> torch.Tensor:
 
 
 def _check_rate(value: Any, name: str) -> float:
+    value = as_number(value)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
     return float(value)
 
 
 def _check_weight(value: Any, name: str) -> float:
+    value = as_number(value)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)

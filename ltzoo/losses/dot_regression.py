@@ -26,7 +26,7 @@ from ltzoo.heads.etf import ETFHead
 from ltzoo.losses.checks import check_class_targets
 from ltzoo.losses.reduction import check_reduction, reduce_loss
 from ltzoo.registry import LOSSES
-from ltzoo.validation import check_class_counts
+from ltzoo.validation import as_number, check_class_counts
 
 __all__ = ["DotRegressionLoss", "batch_target_scales"]
 
@@ -82,6 +82,7 @@ class DotRegressionLoss(nn.Module):
         if not isinstance(rescale_targets, bool):
             raise TypeError(f"rescale_targets must be a bool, got {type(rescale_targets).__name__}")
         self.rescale_targets = rescale_targets
+        reg_lambda = as_number(reg_lambda)  # numpy / 0-d tensor scalars are numbers too
         if isinstance(reg_lambda, bool) or not isinstance(reg_lambda, (int, float)) or not reg_lambda >= 0:
             raise ValueError(f"reg_lambda must be a non-negative float, got {reg_lambda!r}")
         self.reg_lambda = float(reg_lambda)

@@ -8,11 +8,14 @@ import math
 
 import torch
 
+from ltzoo.validation import as_number
+
 __all__ = ["check_beta", "effective_number"]
 
 
 def check_beta(beta: float, name: str = "beta") -> float:
     """Return ``beta`` as a float if it lies in [0, 1); raise ValueError otherwise."""
+    beta = as_number(beta)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
         raise ValueError(f"{name} must be a number in [0, 1), got {beta!r}")
     return float(beta)

@@ -26,7 +26,7 @@ from torch import nn
 from ltzoo.losses.checks import check_logits_and_target
 from ltzoo.losses.reduction import check_reduction, reduce_loss
 from ltzoo.registry import LOSSES
-from ltzoo.validation import check_class_counts
+from ltzoo.validation import as_number, check_class_counts
 
 __all__ = ["LabelAwareSmoothingLoss", "label_aware_epsilons", "SMOOTHING_SHAPES"]
 
@@ -34,6 +34,7 @@ SMOOTHING_SHAPES = ("concave", "linear", "convex")
 
 
 def _check_eps(value: Any, name: str) -> float:
+    value = as_number(value)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)

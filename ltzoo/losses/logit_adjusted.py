@@ -17,7 +17,7 @@ from torch import nn
 from ltzoo.losses.checks import check_logits_and_target
 from ltzoo.losses.reduction import check_reduction, reduce_loss
 from ltzoo.registry import LOSSES
-from ltzoo.validation import class_counts_tensor
+from ltzoo.validation import as_number, class_counts_tensor
 
 __all__ = [
     "LogitAdjustedLoss", "BalancedSoftmaxLoss", "log_prior", "posthoc_adjust",
@@ -27,6 +27,7 @@ Counts = Sequence[float] | torch.Tensor
 
 
 def _check_tau(tau: float) -> float:
+    tau = as_number(tau)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau < 0:
         raise ValueError(f"tau must be a finite number >= 0, got {tau!r}")
     return float(tau)

@@ -16,6 +16,9 @@ def check_reduction(reduction: str) -> str:
 def reduce_loss(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
     """Reduce a (B,) per-sample loss by ``reduction``."""
     if reduction == "mean":
+        if per_sample.numel() == 0:  # the mean of nothing is NaN: a silent wrong loss
+            raise ValueError("the loss got an empty batch (0 samples) with reduction='mean'; pass at least one "
+                             "sample, or use reduction='none' / 'sum' where an empty selection is expected")
         return per_sample.mean()
     if reduction == "sum":
         return per_sample.sum()

@@ -32,7 +32,7 @@ from ltzoo.distributed import all_reduce_sum
 from ltzoo.losses.checks import check_logits_and_target
 from ltzoo.losses.reduction import check_reduction, reduce_loss
 from ltzoo.registry import LOSSES
-from ltzoo.validation import class_counts_tensor
+from ltzoo.validation import as_number, class_counts_tensor
 
 __all__ = ["UDALLoss"]
 
@@ -42,6 +42,7 @@ P_HAT_FLOOR = 1e-12  # keeps log(p_hat) finite if a class's average prediction u
 
 
 def _check_number(value: float, name: str, low: float, high: float, high_open: bool = False) -> float:
+    value = as_number(value)  # numpy / 0-d tensor scalars are numbers too
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < low or value > high or (high_open and value == high):
         interval = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
@@ -140,6 +141,9 @@ class UDALLoss(nn.Module):
         if not isinstance(probs, torch.Tensor) or probs.ndim != 2 or probs.shape[1] != self.num_classes:
             raise ValueError(f"probs must be a tensor of shape (B, {self.num_classes}), "
                              f"got {getattr(probs, 'shape', type(probs).__name__)}")
+        if probs.numel() and not (bool(torch.isfinite(probs).all()) and bool((probs >= 0).all())):
+            raise ValueError("probs must be finite, non-negative probabilities; got NaN / infinite or negative "
+                             "entries (p_hat would be corrupted for the rest of the run)")
         probs = probs.detach().to(device=self.p_hat.device, dtype=self.p_hat.dtype)
         stats = all_reduce_sum(torch.cat([probs.sum(0), probs.new_tensor([probs.shape[0]])]))
         total, count = stats[:-1], stats[-1]

@@ -126,6 +126,7 @@ def _logits_of(output: Any, batch: int, num_classes: int) -> Any:
 
 def _predict(model: Any, loader: Any, num_classes: int, device: Any, adjust: Any, progress: bool):
     """Run the model over ``loader``; return (y_true, y_pred) as int64 arrays."""
+    import torch
     from tqdm import tqdm
 
     trues: list[np.ndarray] = []
@@ -136,6 +137,9 @@ def _predict(model: Any, loader: Any, num_classes: int, device: Any, adjust: Any
         images, labels = batch[0], batch[1]
         labels = check_labels(labels, num_classes, "labels from loader")
         logits = _logits_of(model(images.to(device)), labels.shape[0], num_classes)
+        if logits.is_floating_point() and not bool(torch.isfinite(logits).all()):
+            raise ValueError(f"model output holds NaN / infinite logits (batch {len(trues)} of the loader); "
+                             "the weights may have diverged, and the argmax of NaN would be a silent wrong result")
         if adjust is not None:
             logits = logits - adjust.to(device=logits.device, dtype=logits.dtype)
         trues.append(labels)

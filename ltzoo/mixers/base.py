@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ltzoo.validation import as_number
+
 __all__ = [
     "PairMixer",
     "MixedBatch", "check_alpha", "check_batch", "resolve_partner", "sample_beta",
@@ -57,6 +59,7 @@ class MixedBatch:
 
 def check_alpha(alpha: float, name: str = "alpha") -> float:
     """Return ``alpha`` as a float, or raise unless it is a finite number > 0."""
+    alpha = as_number(alpha)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
         raise TypeError(f"{name} must be a number > 0, got {type(alpha).__name__}")
     if not math.isfinite(alpha) or alpha <= 0:

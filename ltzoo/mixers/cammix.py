@@ -43,12 +43,14 @@ from ltzoo.mixers.cam import (
     resolve_layer,
 )
 from ltzoo.registry import MIXERS
+from ltzoo.validation import as_number
 
 __all__ = ["CamMix", "check_unit_interval"]
 
 
 def check_unit_interval(value: float, name: str) -> float:
     """Return ``value`` as a float, or raise unless it lies in the open interval (0, 1)."""
+    value = as_number(value)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number in (0, 1), got {type(value).__name__}")
     if not (math.isfinite(value) and 0.0 < value < 1.0):

@@ -196,34 +196,50 @@ def _evaluate(model: nn.Module, test_set: Any, class_counts: Sequence[float], cf
     return {k: out[k] for k in ("top1", "many", "medium", "few", "hmean", "gmean", "lowest", "per_class", "groups")}
 
 
+# BTMConfig fields (besides finetune_*) that change a fine-tuned model: part of its cache key
+_FINETUNE_FIELDS = ("per_class", "weight_decay", "momentum", "batch_size", "loss", "loss_args", "seed")
+
+
 def _finetuned_states(model: nn.Module, train_set: Any, subsets: list[np.ndarray], cfg: BTMConfig,
                       out: Path | None, progress: bool, mixer: tuple[str | None, dict[str, Any]]
                       ) -> list[dict[str, torch.Tensor]]:
     """Fine-tune on this process's share of the subsets (resuming from saved ones); gather all."""
-    from ltzoo.files import read_safetensors, write_safetensors
+    from ltzoo.cache_keys import cache_key, content_hash, key_matches
+    from ltzoo.files import read_safetensors, read_safetensors_metadata, write_safetensors
 
     rank, world = rank_and_world_size()
+    source = content_hash(model)  # the model every subset fine-tunes from (stage 1, after the FC stage)
+    settings = {k: v for k, v in asdict(cfg).items() if k.startswith("finetune_") or k in _FINETUNE_FIELDS}
+    settings["run_seed"] = settings.pop("seed", None)
+    keys = [cache_key(source, subset=np.asarray(subsets[d]).tolist(), seed=cfg.seed * 1000 + d, mixer=mixer[0],
+                      mixer_args=mixer[1], **settings) for d in range(len(subsets))]
 
     def path(d: int) -> Path | None:
         return out / f"finetuned_{d:02d}.safetensors" if out is not None else None
 
+    def cached(d: int) -> bool:  # a fine-tune of THIS model with THESE settings, not one left by another run
+        return path(d) is not None and path(d).is_file() and key_matches(read_safetensors_metadata(path(d)), keys[d])
+
+    def save(d: int, state: dict[str, torch.Tensor]) -> None:
+        write_safetensors(state, path(d), metadata={"ltzoo_cache_key": keys[d]})
+
     mine = {}
     for d in tqdm(range(rank, len(subsets), world), desc="BTM fine-tuning", disable=not progress):
-        if path(d) is not None and path(d).is_file():
+        if cached(d):
             mine[d] = read_safetensors(path(d))
             continue
         tuned = finetune_on_subset(model, train_set, subsets[d], cfg, seed=cfg.seed * 1000 + d, mixer=mixer[0],
                                    mixer_args=mixer[1])
         mine[d] = {k: v.detach().cpu() for k, v in tuned.state_dict().items()}
         if path(d) is not None and rank == 0:
-            write_safetensors(mine[d], path(d))  # saved as soon as done: a restart resumes here
+            save(d, mine[d])  # saved as soon as done: a restart resumes here
     gathered = {}
     for part in gather_objects(mine):
         gathered.update(part)
     if out is not None and rank == 0:  # only rank 0 writes: the other ranks' models too
         for d, state in gathered.items():
-            if not path(d).is_file():
-                write_safetensors(state, path(d))
+            if not cached(d):
+                save(d, state)
     return [gathered[d] for d in range(len(subsets))]
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ltzoo.recipes.btm_fc_stage import FC_STAGE_MODES
+from ltzoo.validation import as_number
 
 __all__ = ["BTMConfig", "POSTTRAIN_MODES", "STAGE1"]
 
@@ -22,6 +23,7 @@ def _check_positive(cfg: Any, name: str, optional: bool = False) -> None:
     value = getattr(cfg, name)
     if value is None and optional:
         return
+    value = as_number(value)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value) > 0:
         raise ValueError(f"{name} must be a number > 0{' or None' if optional else ''}, got {value!r}")
 
@@ -112,6 +114,7 @@ class BTMConfig:
         _check_positive(self, "fc_lr", optional=True)
         for name in ("weight_decay", "momentum", "posttrain_weight_decay"):
             value = getattr(self, name)
+            value = as_number(value)  # numpy / 0-d tensor scalars are numbers too
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if self.fc_stage not in FC_STAGE_MODES:

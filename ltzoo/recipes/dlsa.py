@@ -373,7 +373,9 @@ def train_dlsa(backbone_model: nn.Module, train_set, test_set=None, val_fraction
     if device is None:
         device = next(iter(backbone_model.parameters()), torch.empty(0)).device
     cache = (lambda name: None if cache_dir is None else Path(cache_dir) / f"{name}.safetensors")  # noqa: E731
-    x, y = extract_features(backbone_model, train_set, batch_size, device, cache("train"), progress)
+    # the cache folder is the run's own: features of another backbone are recomputed, never reused
+    x, y = extract_features(backbone_model, train_set, batch_size, device, cache("train"), progress,
+                            stale_cache="recompute")
     k = int(getattr(train_set, "num_classes", 0) or getattr(backbone_model, "num_classes", 0) or int(y.max()) + 1)
     counts = torch.bincount(y, minlength=k).tolist()
     split = stratified_split(y, val_fraction, seed if split_seed is None else split_seed)
@@ -406,7 +408,8 @@ def train_dlsa(backbone_model: nn.Module, train_set, test_set=None, val_fraction
         "train_routing": info["train_routing"],
     }
     if test_set is not None:
-        xt, yt = extract_features(backbone_model, test_set, batch_size, device, cache("test"), progress)
+        xt, yt = extract_features(backbone_model, test_set, batch_size, device, cache("test"), progress,
+                                  stale_cache="recompute")
         with torch.no_grad():
             xt = xt.to(device)
             level = head.route(xt)[0].cpu()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ['merge_checkpoints', 'evaluate_on_recorded_test_set']
+__all__ = ['merge_checkpoints', 'check_out_apart', 'evaluate_on_recorded_test_set']
 
 
 def merge_checkpoints(paths: list[str], out: str | Path, weights: list[float] | None = None,
@@ -29,6 +29,7 @@ def merge_checkpoints(paths: list[str], out: str | Path, weights: list[float] | 
 
     if len(paths) < 2:
         raise ValueError(f"paths must name at least two checkpoints to merge, got {len(paths)}")
+    check_out_apart(paths, out)
     loaded = [load_for_eval(p, device=device) for p in paths]
     model, cfg, counts = loaded[0]
     merged = merge_state_dicts([m.state_dict() for m, _, _ in loaded], weights)
@@ -42,6 +43,20 @@ def merge_checkpoints(paths: list[str], out: str | Path, weights: list[float] | 
         fields.update(metrics=metrics_block(summary, summary.pop("dataset"), "test"), per_class=summary["per_class"])
     save_pretrained(model, out, **fields)
     return summary
+
+
+def check_out_apart(paths: list[str], out: str | Path) -> None:
+    """Refuse an output folder that is, holds, or lies inside one of the inputs (it would overwrite them).
+
+    Raises:
+        ValueError: Naming ``out`` and the input it collides with.
+    """
+    target = Path(out).expanduser().resolve()
+    for p in paths:
+        src = Path(p).expanduser().resolve()
+        if src == target or target in src.parents or (src.is_dir() and src in target.parents):
+            raise ValueError(f"out {str(out)!r} would overwrite the input {str(p)!r} (the same folder, or one inside "
+                             "the other); choose a separate folder for the merged model")
 
 
 def evaluate_on_recorded_test_set(model: Any, cfg: Any, counts: list) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from ltzoo.engine.even_batches import even_batch_loader
 from ltzoo.engine.frozen_backbone import FrozenBackboneForward
 from ltzoo.engine.objective import mixer_extras, takes_features
 from ltzoo.heads.lws import LearnableWeightScaling, fold_logit_scale
+from ltzoo.validation import as_number
 
 __all__ = ["posttrain_classifier", "cosine_epoch_factor"]
 
@@ -111,6 +112,7 @@ def posttrain_classifier(
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     for name, value in (("lr", lr), ("lr_factor", lr_factor)):
+        value = as_number(value)  # numpy / 0-d tensor scalars are numbers too
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{name} must be a number > 0, got {value!r}")
     from ltzoo.distributed import rank_and_world_size

@@ -46,7 +46,7 @@ def test_train_then_eval_run_folder_checkpoint_and_model(tmp_path, capsys):
     assert got["top1"] == pytest.approx(final["top1"]) and "posthoc" in got and plot.is_file()
     assert "post-hoc LA" in capsys.readouterr().out
     with pytest.raises(ValueError, match="no EMA"):
-        main(["eval", str(run / "last.pt"), "--ema", "--no-plot"])
+        main(["--debug", "eval", str(run / "last.pt"), "--ema", "--no-plot"])  # --debug: the error propagates
 
 
 def test_train_resume_flag_and_default_run_folder(tmp_path, monkeypatch):

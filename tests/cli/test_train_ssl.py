@@ -20,6 +20,6 @@ def test_train_ssl_command_runs_fixmatch_with_a_plugin(tmp_path):
 
 def test_train_ssl_needs_the_split(tmp_path):
     with pytest.raises(ValueError, match="--ltssl"):
-        main(["train-ssl", "--data", "digits", "--output-dir", str(tmp_path / "x")])
+        main(["--debug", "train-ssl", "--data", "digits", "--output-dir", str(tmp_path / "x")])
     with pytest.raises(ValueError, match="ltssl must give exactly"):
-        main(["train-ssl", "--data", "digits", "--ltssl", '{"n1": 5}', "--output-dir", str(tmp_path / "y")])
+        main(["--debug", "train-ssl", "--data", "digits", "--ltssl", '{"n1": 5}', "--output-dir", str(tmp_path / "y")])

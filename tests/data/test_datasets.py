@@ -117,3 +117,22 @@ def test_subset_keeps_interface(digits):
     assert torch.equal(sub[2][0], train.images[-1])
     with pytest.raises(ValueError, match="indices"):
         train.subset([len(train)])
+
+
+@pytest.mark.parametrize("line", ["../outside.png 0", "/etc/passwd 0", "a/../../outside.png 1"])
+def test_reliability_split_list_paths_outside_root_are_refused(tmp_path, line):
+    from ltzoo.data import create_dataset
+
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    (root / "list.txt").write_text(f"a/ok.png 0\n{line}\n")
+    with pytest.raises(ValueError, match=r"list\.txt: path '.*' lies outside root="):
+        create_dataset("split_list", root=str(root), split="test", list_file="list.txt")
+
+
+def test_reliability_split_list_num_classes_is_capped(tmp_path):
+    from ltzoo.data import create_dataset
+
+    (tmp_path / "list.txt").write_text("a.png 0\nb.png 5000000\n")
+    with pytest.raises(ValueError, match=r"num_classes\) must be at most 1,000,000"):
+        create_dataset("split_list", root=str(tmp_path), split="test", list_file="list.txt")

@@ -130,3 +130,59 @@ def test_imagefolder_lt_class_too_small_for_profile(folder_root):
     # ratio 2 asks for 8, 5, 4 images, but "bee" (class 1) has 3
     with pytest.raises(ValueError, match="counts.*class 1"):
         create_dataset("imagefolder_lt", root=folder_root, imb_ratio=2)
+
+
+def test_reliability_weights_and_checkpoints_get_the_umask_mode(tmp_path):
+    import os
+
+    import torch
+
+    from ltzoo.engine.checkpoint import save_checkpoint
+    from ltzoo.files import write_bytes_atomic, write_safetensors
+
+    old = os.umask(0o027)
+    try:
+        write_safetensors({"w": torch.zeros(2)}, tmp_path / "model.safetensors")
+        write_bytes_atomic(tmp_path / "config.json", b"{}")
+        save_checkpoint(tmp_path / "last.pt", {"a": 1})
+    finally:
+        os.umask(old)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {
+        "model.safetensors": 0o640, "config.json": 0o640, "last.pt": 0o640}
+
+
+def test_reliability_stale_temp_files_of_dead_processes_are_cleaned(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from ltzoo.files import TEMP_PREFIX, write_bytes_atomic
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f"{TEMP_PREFIX}{dead_pid}-abc-model.safetensors"
+    live = tmp_path / f"{TEMP_PREFIX}{os.getppid()}-abc-model.safetensors"  # a running process's write
+    other = tmp_path / ".model.safetensors.tmp"  # not ltzoo's naming: kept
+    for p in (stale, live, other):
+        p.write_bytes(b"partial")
+    write_bytes_atomic(tmp_path / "config.json", b"{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["config.json", live.name, other.name])
+
+
+def test_reliability_weights_and_checkpoints_are_fsynced_before_the_rename(tmp_path, monkeypatch):
+    import os
+
+    import torch
+
+    from ltzoo.engine.checkpoint import save_checkpoint
+    from ltzoo.files import write_safetensors
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+                        or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append(("replace", str(a))) or real_replace(a, b))
+    write_safetensors({"w": torch.zeros(2)}, tmp_path / "model.safetensors")
+    save_checkpoint(tmp_path / "last.pt", {"a": 1})
+    assert [kind for kind, _ in events] == ["fsync", "replace", "fsync", "replace"]
+    assert events[0][1] == events[1][1] and events[2][1] == events[3][1]  # the same temporary file, synced first

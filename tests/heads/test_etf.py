@@ -196,3 +196,20 @@ def test_fidelity_wetf_feature_norm_flag(name):
     assert set(normed.state_dict()) >= {"bn.running_mean", "etf", "scale"} and "bn.weight" not in plain.state_dict()
     with pytest.raises(TypeError, match="feature_norm"):
         HEADS.get(name)(12, 5, feature_norm="yes")
+
+
+@pytest.mark.parametrize("make", [lambda: ETFHead(8, 4), lambda: WETFHead(8, 4, feature_norm=True)])
+def test_reliability_batch_of_one_in_training_uses_running_statistics(make):
+    torch.manual_seed(0)
+    head = make().train()
+    head(torch.randn(16, 8))  # moves the running statistics away from (0, 1)
+    bn = head.bn
+    mean, var = bn.running_mean.clone(), bn.running_var.clone()
+    x = torch.randn(1, 8)
+    out = head(x)  # torch's BatchNorm1d alone raises "Expected more than 1 value per channel when training"
+    assert torch.equal(bn.running_mean, mean) and torch.equal(bn.running_var, var)  # not updated by one sample
+    by_hand = (x - mean) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias
+    expected = head.eval()(x)  # eval mode normalises with the same running statistics
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert torch.allclose(torch.nn.functional.normalize(by_hand, dim=1),
+                          torch.nn.functional.normalize(bn.eval()(x), dim=1), atol=1e-6)

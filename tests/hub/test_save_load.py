@@ -19,7 +19,7 @@ X = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 def test_save_pretrained_writes_weights_config_and_card(tiny_model, tmp_path):
     out = ltzoo.save_pretrained(tiny_model, tmp_path / "m", tag="tiny", metrics=METRICS, per_class=[90, 70, 50],
                                 class_counts=[100, 20, 5], recipe={"loss": "ce"}, paper="A paper")
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors",
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "ltzoo_manifest.json", "model.safetensors",
                                                     "per_class_accuracy.png"]
     config = json.loads((out / "config.json").read_text())
     assert config["architecture"] == "resnet32" and config["num_classes"] == 3 and config["head"] == "fc"

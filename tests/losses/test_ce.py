@@ -51,3 +51,17 @@ def test_ce_bad_inputs():
         loss(torch.randn(2, 3), torch.tensor([0, 3]))
     with pytest.raises(ValueError, match="soft target"):
         loss(torch.randn(2, 3), torch.rand(2, 4))
+
+
+def test_reliability_ce_empty_batch_with_mean_is_refused_and_matches_torch_otherwise():
+    import pytest
+    import torch
+    import torch.nn.functional as F
+
+    import ltzoo
+
+    loss = ltzoo.create_loss("ce", label_smoothing=0.1)
+    with pytest.raises(ValueError, match=r"empty batch \(0 samples\) with reduction='mean'"):
+        loss(torch.empty(0, 3), torch.empty(0, dtype=torch.long))
+    logits, y = torch.randn(5, 3), torch.tensor([0, 1, 2, 1, 0])
+    assert torch.allclose(loss(logits, y), F.cross_entropy(logits, y, label_smoothing=0.1), atol=1e-7)

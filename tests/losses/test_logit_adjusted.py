@@ -126,3 +126,23 @@ def test_counts_are_a_buffer_that_moves_and_saves():
     logits, target = torch.randn(3, 4), torch.tensor([0, 1, 3])
     assert torch.allclose(other(logits, target), loss(logits, target))
     assert loss.double().class_counts.dtype == torch.float64
+
+
+def test_reliability_numpy_and_0d_tensor_tau_work_like_floats():
+    import numpy as np
+
+    counts = [100, 10, 1]
+    logits, target = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    expected = F.cross_entropy(logits + torch.log(torch.tensor(counts) / 111.0), target)  # tau = 1 by hand
+    for tau in (np.float32(1.0), np.float64(1.0), np.int64(1), torch.tensor(1.0)):
+        assert torch.allclose(LogitAdjustedLoss(counts, tau=tau)(logits, target), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="tau must be a finite number >= 0"):
+        LogitAdjustedLoss(counts, tau=np.float32(-1.0))
+
+
+def test_reliability_empty_batch_with_mean_reduction_is_refused():
+    loss = LogitAdjustedLoss([100, 10, 1])
+    with pytest.raises(ValueError, match=r"empty batch \(0 samples\) with reduction='mean'"):
+        loss(torch.empty(0, 3), torch.empty(0, dtype=torch.long))
+    per_sample = LogitAdjustedLoss([100, 10, 1], reduction="none")(torch.empty(0, 3), torch.empty(0, dtype=torch.long))
+    assert per_sample.shape == (0,)  # recipes' empty selections keep working

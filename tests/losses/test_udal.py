@@ -142,3 +142,16 @@ def test_bad_arguments():
         make(mode="unsupervised").update(torch.full((2, 3), 1 / 3))
     with pytest.raises(ValueError, match="t must"):
         UDALLoss(COUNTS, total_steps=10).set_step(-1)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1])
+def test_reliability_udal_update_refuses_nan_or_negative_probabilities(bad):
+    loss = UDALLoss(COUNTS, total_steps=10, mode="unsupervised")
+    before = loss.p_hat.clone()
+    probs = torch.full((2, len(COUNTS)), 1.0 / len(COUNTS))
+    probs[1, 0] = bad
+    with pytest.raises(ValueError, match="probs must be finite, non-negative probabilities"):
+        loss.update(probs)
+    assert torch.equal(loss.p_hat, before)  # p_hat untouched
+    loss.update(torch.empty(0, len(COUNTS)))  # an empty selection (all ranks) is legitimate: unchanged
+    assert torch.equal(loss.p_hat, before)

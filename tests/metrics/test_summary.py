@@ -348,3 +348,19 @@ def test_evaluate_rejects_wrong_logit_width():
     loader = [(torch.eye(3), torch.tensor([0, 1, 1]))]
     with pytest.raises(ValueError, match="num_classes"):
         evaluate(nn.Identity(), loader, [5, 5], progress=False)
+
+
+def test_reliability_evaluate_refuses_nan_logits():
+    class NaNModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            out = torch.zeros(x.shape[0], 3)
+            out[0, 1] = float("nan")
+            return out
+
+    loader = DataLoader(TensorDataset(torch.zeros(4, 2), torch.tensor([0, 1, 2, 0])), batch_size=2)
+    with pytest.raises(ValueError, match=r"NaN / infinite logits \(batch 0 of the loader\)"):
+        evaluate(NaNModel(), loader, [10, 5, 1])

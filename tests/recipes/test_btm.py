@@ -100,7 +100,7 @@ def test_merge_command_averages_saved_models_and_refuses_incompatible_ones(tmp_p
     other = tmp_path / "other"
     ltzoo.save_pretrained(ltzoo.create_model("small_cnn", num_classes=4), other, class_counts=[5] * 4)
     with pytest.raises(ValueError, match=r"head\.fc\.weight"):
-        main(["merge", dirs[0], str(other), "--out", str(tmp_path / "bad"), "--no-eval"])
+        main(["--debug", "merge", dirs[0], str(other), "--out", str(tmp_path / "bad"), "--no-eval"])
 
 
 def test_btm_command_from_a_run_folder(tmp_path):
@@ -224,3 +224,24 @@ def test_fidelity_btm_command_runs_the_fc_stage_for_an_la_run(tmp_path, capsys):
     assert report["fc_stage"]["ran"] and report["fc_stage"]["epochs"] == 1 and report["posttrain"]["mode"] == "mislas"
     model = ltzoo.create_model(f"local-dir:{out / 'model'}", pretrained=True)
     assert model.pretrained_cfg["recipe"]["fc_stage"]["ran"] is True
+
+
+def test_reliability_finetunes_of_another_stage1_model_are_not_reused(stage1, tmp_path, monkeypatch):
+    cfg = BTMConfig(**{**BTM, "num_subsets": 2, "finetune_epochs": 1, "posttrain_epochs": 0})
+    model0, train, test, _ = stage1[0]
+    train_btm(model0, train, test, cfg=cfg, output_dir=tmp_path, progress=False)
+    left = {p.name: p.read_bytes() for p in tmp_path.glob("finetuned_*.safetensors")}
+    import ltzoo.recipes.btm as btm_module
+
+    real, calls = btm_module.finetune_on_subset, []
+    monkeypatch.setattr(btm_module, "finetune_on_subset", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model1 = stage1[1][0]  # same architecture and data, other weights: the old fine-tunes must not be reused
+    out = train_btm(model1, train, test, cfg=cfg, output_dir=tmp_path, progress=False)
+    assert len(calls) == 2
+    assert all((tmp_path / name).read_bytes() != data for name, data in left.items())
+    calls.clear()
+    train_btm(model1, train, test, cfg=BTMConfig(**{**BTM, "num_subsets": 2, "finetune_epochs": 1,
+                                                    "posttrain_epochs": 0, "finetune_lr": 0.01}),
+              output_dir=tmp_path, progress=False)
+    assert len(calls) == 2  # a changed setting is a new key too
+    assert "merged_state" in out

@@ -314,3 +314,30 @@ def test_dlsa_command_from_a_run_folder_saves_a_reloadable_head(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "features").iterdir()} == cached
     with pytest.raises(ValueError, match="dlsa_head"):
         load_dlsa_head(tmp_path)
+
+
+def test_reliability_feature_cache_of_another_model_is_refused(tmp_path):
+    data = torch.utils.data.TensorDataset(torch.randn(10, 4), torch.arange(10) % 2)
+    cache = tmp_path / "feats.safetensors"
+    first = _Counting()
+    extract_features(first, data, batch_size=4, cache_path=cache, progress=False)
+    before = cache.read_bytes()
+    other = _Counting()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(1.0)  # same sample count and shapes, different weights
+    with pytest.raises(ValueError, match=r"cache_path '.*feats\.safetensors' holds features of another model"):
+        extract_features(other, data, batch_size=4, cache_path=cache, progress=False)
+    assert cache.read_bytes() == before and other.calls == 0
+
+
+def test_reliability_recompute_mode_replaces_a_stale_feature_cache(tmp_path):
+    data = torch.utils.data.TensorDataset(torch.randn(10, 4), torch.arange(10) % 2)
+    cache = tmp_path / "train.safetensors"
+    extract_features(_Counting(), data, batch_size=4, cache_path=cache, progress=False)
+    other = _Counting()
+    feats, _ = extract_features(other, data, batch_size=4, cache_path=cache, progress=False, stale_cache="recompute")
+    assert other.calls == 3 and torch.allclose(feats, other.fc(data.tensors[0]).detach())  # its own features
+    again = _Counting()
+    with pytest.raises(ValueError, match="stale_cache must be 'raise' or 'recompute'"):
+        extract_features(again, data, cache_path=cache, stale_cache="reuse")
