@@ -16,8 +16,6 @@ It returns None (keep the per-sample loader) when the images differ in size, wou
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,12 +63,12 @@ def decoded_cache_dir(data_root: str | os.PathLike | None) -> Path:
 
 
 def _files_key(paths: list[str], settings: dict[str, Any]) -> str:
-    """sha256 over the decode settings and every file's path, size and modification time, in order."""
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8"))
-    for p in paths:
-        st = os.stat(p)
-        h.update(f"\0{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8"))
-    return h.hexdigest()
+    """The cache key (:func:`ltzoo.cache_keys.cache_key`) of the file list, every file's size and
+    modification time, in order, and the decode settings."""
+    from ltzoo.cache_keys import cache_key
+
+    listing = "".join(f"\0{os.path.abspath(p)}\0{os.stat(p).st_size}\0{os.stat(p).st_mtime_ns}" for p in paths)
+    return cache_key(listing.encode("utf-8"), **settings)
 
 
 def decode_image_files(paths: list[str], cache_dir: str | os.PathLike | None = None, mode: str = "RGB",
@@ -95,7 +93,7 @@ def decode_image_files(paths: list[str], cache_dir: str | os.PathLike | None = N
     cache = None
     if cache_dir is not None:
         key = _files_key(paths, {"mode": mode, "version": DECODE_VERSION})
-        cache = Path(cache_dir) / f"decoded-{key[:40]}.safetensors"
+        cache = Path(cache_dir) / f"decoded-{key}.safetensors"
         if cache.is_file():
             try:
                 images = read_safetensors(cache)["images"]
