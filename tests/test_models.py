@@ -65,7 +65,7 @@ def test_timm_create_model_builds_ltzoo_architectures_without_overwriting():
 
 @pytest.mark.parametrize("kwargs,exc,match", [
     (dict(model_name="resnet33"), ValueError, "closest: resnet32"),
-    (dict(model_name="resnet32", num_classes=0), ValueError, "num_classes"),
+    (dict(model_name="resnet32", num_classes=-1), ValueError, "num_classes"),
     (dict(model_name="resnet32", num_classes=2.5), TypeError, "num_classes"),
     (dict(model_name="resnet32", head="nope"), ValueError, "unknown head 'nope'"),
     (dict(model_name="resnet32", global_pool="median"), ValueError, "global_pool"),
