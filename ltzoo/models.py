@@ -179,7 +179,7 @@ def _make_pool(global_pool: str, num_classes: int) -> SelectAdaptivePool2d:
         raise ValueError(f"global_pool must be one of {POOL_TYPES}, got {global_pool!r}")
     if global_pool == "" and num_classes != 0:
         raise ValueError("global_pool='' (no pooling) needs num_classes=0: heads take pooled (B, D) features")
-    return SelectAdaptivePool2d(pool_type=global_pool, flatten=True)
+    return SelectAdaptivePool2d(pool_type=global_pool, flatten=bool(global_pool))
 
 
 def _check_classes_or_zero(num_classes: int) -> int:
