@@ -9,18 +9,48 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any, Mapping, Sequence
 
 from ltzoo.files import CARD_NAME, PLOT_NAME
 from ltzoo.hub.records import METRIC_KEYS
 
-__all__ = ["build_card", "render_card", "per_class_plot", "class_order", "METRIC_LABELS"]
+__all__ = ["build_card", "render_card", "per_class_plot", "class_order", "hub_dataset", "METRIC_LABELS",
+           "METRIC_TYPES"]
 
 METRIC_LABELS = {
     "top1": "Top-1 accuracy", "many": "Many-shot accuracy", "medium": "Medium-shot accuracy",
     "few": "Few-shot accuracy", "hmean": "Harmonic mean of per-class recall",
     "gmean": "Geometric mean of per-class recall", "lowest": "Lowest per-class recall",
 }
+# model-index metric ids: the Hub's "accuracy" for the accuracies (the group in metric_config), named
+# custom metrics for the per-class recall summaries
+METRIC_TYPES = {
+    "top1": "accuracy", "many": "accuracy", "medium": "accuracy", "few": "accuracy",
+    "hmean": "harmonic_mean_recall", "gmean": "geometric_mean_recall", "lowest": "lowest_recall",
+}
+METRIC_CONFIGS = {"many": "many_shot", "medium": "medium_shot", "few": "few_shot"}
+HUB_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet": "imagenet-1k"}  # name prefix -> Hub id
+_LT_NAME = re.compile(r"^(?P<base>cifar100|cifar10|imagenet)(?:_lt)?(?:_r(?P<ratio>\d+(?:\.\d+)?))?$")
+
+
+def hub_dataset(name: str) -> tuple[str, str | None, dict[str, Any] | None]:
+    """The Hub dataset id, config and args of an ltzoo test-set name.
+
+    Args:
+        name: e.g. "cifar10_lt_r100" (the long-tailed training setting of the model).
+
+    Returns:
+        (dataset id, config, args): ("cifar10", "cifar10_lt_r100", {"imbalance_ratio": 100.0}) for
+        CIFAR and ImageNet names; (name, None, None) for data sets without a Hub id (e.g. "digits_lt").
+    """
+    match = _LT_NAME.match(name)
+    if match is None:
+        return name, None, None
+    args = {"long_tailed": "_lt" in name}
+    if match["ratio"] is not None:
+        args["imbalance_ratio"] = float(match["ratio"])
+    return HUB_DATASETS[match["base"]], name, args
 
 
 def class_order(class_counts: Sequence[float]) -> list[int]:
@@ -73,8 +103,11 @@ def _card_data(pcfg: Mapping[str, Any], name: str):
     metrics = pcfg.get("metrics")
     results = None
     if metrics:
-        results = [EvalResult(task_type="image-classification", dataset_type=metrics["dataset"],
-                              dataset_name=metrics["dataset"], dataset_split=metrics["split"], metric_type=key,
+        dataset_id, dataset_config, dataset_args = hub_dataset(metrics["dataset"])
+        results = [EvalResult(task_type="image-classification", dataset_type=dataset_id,
+                              dataset_name=metrics["dataset"], dataset_config=dataset_config,
+                              dataset_args=dataset_args, dataset_split=metrics["split"],
+                              metric_type=METRIC_TYPES[key], metric_config=METRIC_CONFIGS.get(key),
                               metric_name=METRIC_LABELS[key], metric_value=metrics[key])
                    for key in METRIC_KEYS if metrics.get(key) is not None]
     return ModelCardData(library_name="ltzoo", license=pcfg.get("license"), pipeline_tag="image-classification",
