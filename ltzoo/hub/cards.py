@@ -115,7 +115,23 @@ def _card_data(pcfg: Mapping[str, Any], name: str):
                          model_name=name, eval_results=results or None)
 
 
-def _sections(config: Mapping[str, Any], plot_name: str | None) -> list[str]:
+def _usage(name: str, arch: str, tag: str | None, repo: str | None, folder: str | None) -> str:
+    """The create_model lines of the card: ones that load this model where it is."""
+    if folder:  # saved here, not (yet) pushed
+        lines = [f'model = ltzoo.create_model("local-dir:{folder}", pretrained=True).eval()',
+                 f'# or: ltzoo.create_model("{arch}", pretrained="{folder}")']
+    elif repo:
+        lines = [f'model = ltzoo.create_model("hf-hub:{repo}", pretrained=True).eval()']
+    else:
+        lines = ['model = ltzoo.create_model("local-dir:/path/to/this/folder", pretrained=True).eval()']
+    from ltzoo.hub.configs import PRETRAINED
+
+    if tag and name in PRETRAINED:  # only a registered tag loads by name
+        lines.append(f'# or, by tag: ltzoo.create_model("{name}", pretrained=True)')
+    return "\n".join(lines) + "\n"
+
+
+def _sections(config: Mapping[str, Any], plot_name: str | None, folder: str | None = None) -> list[str]:
     pcfg, args = config["pretrained_cfg"], config["model_args"]
     arch, tag, k = pcfg["architecture"], pcfg.get("tag"), config["num_classes"]
     name, repo = (f"{arch}.{tag}" if tag else arch), pcfg.get("hf_hub_id")
@@ -123,11 +139,9 @@ def _sections(config: Mapping[str, Any], plot_name: str | None) -> list[str]:
     out = [f"# {name}", pcfg.get("description") or
            f"A long-tailed image classifier made with ltzoo: backbone `{arch}`, "
            f"head `{args['head']}`, {k} classes, input {c}x{h}x{w}."]
-    load = f'"hf-hub:{repo}"' if repo else '"local-dir:/path/to/this/folder"'
     out.append(
         "## Usage\n\n```python\nimport ltzoo, torch\n\n"
-        f"model = ltzoo.create_model({load}, pretrained=True).eval()\n"
-        + (f'# or, by tag: ltzoo.create_model("{name}", pretrained=True)\n' if tag else "")
+        + _usage(name, arch, tag, repo, folder)
         + f"x = torch.randn(1, {c}, {h}, {w})  # normalised with mean={tuple(pcfg['mean'])}, std={tuple(pcfg['std'])}\n"
         f"logits = model(x)  # (1, {k})\n```\n\nAfter `import ltzoo`, `timm.create_model` loads it too.")
     metrics = pcfg.get("metrics")
@@ -170,12 +184,13 @@ def _sections(config: Mapping[str, Any], plot_name: str | None) -> list[str]:
     return out
 
 
-def build_card(config: Mapping[str, Any], plot_name: str | None = None):
+def build_card(config: Mapping[str, Any], plot_name: str | None = None, folder: str | None = None):
     """The :class:`huggingface_hub.ModelCard` of a checkpoint, from its ``config.json`` content.
 
     Args:
         config: The config.json dict (see :mod:`ltzoo.hub.save`).
         plot_name: File name of the per-class plot to reference, or None.
+        folder: Where the model is saved, when it has no explicit Hub repository (the usage line loads it there).
 
     Returns:
         The ModelCard (library_name "ltzoo", model-index from the metrics block).
@@ -184,12 +199,19 @@ def build_card(config: Mapping[str, Any], plot_name: str | None = None):
 
     pcfg = config["pretrained_cfg"]
     name = f"{pcfg['architecture']}.{pcfg['tag']}" if pcfg.get("tag") else pcfg["architecture"]
-    body = "\n\n".join(_sections(config, plot_name)) + "\n"
+    body = "\n\n".join(_sections(config, plot_name, folder)) + "\n"
     return ModelCard(f"---\n{_card_data(pcfg, name).to_yaml()}\n---\n\n{body}")
 
 
-def render_card(config: Mapping[str, Any], plot: bool = True) -> dict[str, bytes]:
-    """The card files of a checkpoint: ``{"README.md": ..., "per_class_accuracy.png": ...}`` (plot when possible)."""
+def render_card(config: Mapping[str, Any], plot: bool = True, folder: str | None = None) -> dict[str, bytes]:
+    """The card files of a checkpoint: ``{"README.md": ..., "per_class_accuracy.png": ...}`` (plot when possible).
+
+    Args:
+        config: The config.json dict.
+        plot: Draw the per-class plot when the config has per-class accuracies.
+        folder: Where the model is saved, when it has no explicit Hub repository: the card's usage
+            line then loads it from there.
+    """
     pcfg = config["pretrained_cfg"]
     files = {}
     if plot and pcfg.get("per_class_top1") and pcfg.get("class_counts"):
@@ -197,5 +219,5 @@ def render_card(config: Mapping[str, Any], plot: bool = True) -> dict[str, bytes
         if pcfg.get("metrics"):
             title += f" on {pcfg['metrics']['dataset']} ({pcfg['metrics']['split']})"
         files[PLOT_NAME] = per_class_plot(pcfg["per_class_top1"], pcfg["class_counts"], title)
-    card = build_card(config, PLOT_NAME if files else None)
+    card = build_card(config, PLOT_NAME if files else None, folder)
     return {CARD_NAME: str(card).encode("utf-8"), **files}

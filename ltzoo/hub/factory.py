@@ -6,6 +6,8 @@ defines :class:`~ltzoo.models.LTModel`).
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from timm.models import build_model_with_cfg
@@ -26,7 +28,7 @@ def create_model(
     model_name: str,
     head: str | None = None,
     num_classes: int | None = None,
-    pretrained: bool = False,
+    pretrained: bool | str | os.PathLike = False,
     **kwargs: Any,
 ) -> LTModel:
     """Build a backbone + pooling + head model by name, optionally with pretrained weights.
@@ -41,7 +43,8 @@ def create_model(
         pretrained: Load the weights: a tag's or a repository's ``model.safetensors`` (from the Hub
             cache, the Hub, or, when the Hub cannot be reached, a local copy of the tag, with a
             warning); for a plain architecture, the backbone's own pretrained weights where it has
-            them (timm's ImageNet weights).
+            them (timm's ImageNet weights). A path to a folder written by ``save_pretrained`` loads
+            that folder (as ``"local-dir:<path>"``; its architecture must be ``model_name``'s).
         **kwargs: Passed to :class:`LTModel` (``global_pool``, ``drop_rate``, ``in_chans``,
             ``backbone_args``, ``head_args``); also ``cache_dir``, ``revision`` and ``token`` (for
             ``hf_hub_download``), timm's ``pretrained_cfg`` / ``pretrained_cfg_overlay``, and timm's
@@ -52,6 +55,7 @@ def create_model(
         The model, with ``pretrained_cfg`` set (timm's fields plus ltzoo's: metrics, class counts, ...),
         or with ``features_only`` timm's ``FeatureGetterNet`` around it.
     """
+    model_name, pretrained = _folder_as_local_dir(model_name, pretrained)
     features_only = bool(kwargs.pop("features_only", False))
     out_indices = kwargs.pop("out_indices", None)
     kwargs.pop("feature_cls", None)  # ltzoo's feature extractors are always timm's "getter" kind
@@ -77,6 +81,25 @@ def create_model(
     if features_only:
         return _feature_extractor(model, out_indices)
     return model
+
+
+def _folder_as_local_dir(model_name: str, pretrained: Any) -> tuple[str, bool]:
+    """``pretrained="path/to/folder"``: the same as ``"local-dir:path/to/folder"`` with ``pretrained=True``."""
+    if isinstance(pretrained, bool) or pretrained is None:
+        return model_name, bool(pretrained)
+    if not isinstance(pretrained, (str, os.PathLike)):
+        raise TypeError(f"pretrained must be a bool or a path to a saved model folder, got {type(pretrained).__name__}")
+    folder = Path(pretrained)
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"pretrained={str(pretrained)!r} is not a saved model folder (no config.json there); "
+                         "pass pretrained=True, or a folder written by ltzoo.save_pretrained, or use "
+                         "create_model('local-dir:/path/to/folder', pretrained=True)")
+    resolved = resolve_model(f"local-dir:{folder}")
+    arch = model_name.partition(".")[0]
+    if ":" not in model_name and arch != resolved.arch:
+        raise ValueError(f"the folder {str(folder)!r} holds a {resolved.arch!r} model, not {arch!r}; use "
+                         f"create_model('local-dir:{folder}', pretrained=True)")
+    return f"local-dir:{folder}", True
 
 
 def _feature_extractor(model: LTModel, out_indices: Any) -> nn.Module:

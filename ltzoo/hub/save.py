@@ -115,7 +115,8 @@ def save_pretrained(
                            paper=paper, license=license, description=description)
     config = config_json(model, cfg)
     config_text = json.dumps(config, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    files = render_card(config, plot=plot)  # {file name: bytes}, built before anything is written
+    # built before anything is written; without an explicit repository the card loads the model from this folder
+    files = render_card(config, plot=plot, folder=None if repo_id else str(directory))
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     write_safetensors(model.state_dict(), directory / WEIGHTS_NAME,
