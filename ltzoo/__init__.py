@@ -5,21 +5,17 @@ Compose a backbone, head, loss, sampler and mixer by name::
     import ltzoo
     model = ltzoo.create_model("resnet32", head="fc", num_classes=10)
     ltzoo.list_backbones(), ltzoo.list_heads()
+
+``import ltzoo`` is light: torch, timm and the components load on first use of the API (so the
+``ltzoo`` command starts fast). ltzoo's architectures reach ``timm.create_model`` as soon as timm
+is loaded (see :mod:`ltzoo.lazy`).
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from ltzoo import backbones as _backbones  # noqa: F401  (registers backbones)
-from ltzoo import data, metrics  # noqa: F401  (public submodules)
-from ltzoo import heads as _heads  # noqa: F401  (registers heads)
-from ltzoo import losses as _losses  # noqa: F401  (registers losses)
-from ltzoo import mixers as _mixers  # noqa: F401  (registers mixers)
-from ltzoo import samplers as _samplers  # noqa: F401  (registers samplers)
-from ltzoo.hub import push_to_hub, save_pretrained
-from ltzoo.hub.factory import create_model, list_models
-from ltzoo.hub.timm_bridge import register_timm_entrypoints as _register_timm_entrypoints
-from ltzoo.models import LTModel
+from ltzoo import lazy as _lazy
 from ltzoo.registry import BACKBONES, HEADS, LOSSES, MIXERS, SAMPLERS, Registry
 
 __version__ = "0.1.0"
@@ -30,6 +26,29 @@ __all__ = [
     "list_models", "list_backbones", "list_heads", "list_losses", "list_samplers", "list_mixers",
     "save_pretrained", "push_to_hub",
 ]
+
+_LAZY = {  # public name -> module defining it, imported on first access
+    "create_model": "ltzoo.hub.factory", "list_models": "ltzoo.hub.factory",
+    "save_pretrained": "ltzoo.hub", "push_to_hub": "ltzoo.hub", "LTModel": "ltzoo.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'ltzoo' has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def create_backbone(name: str, **kwargs: Any):
@@ -82,4 +101,4 @@ def list_mixers(include: str | list[str] = "*", exclude: str | list[str] | None 
     return MIXERS.list(include, exclude)
 
 
-_register_timm_entrypoints()
+_lazy.install()

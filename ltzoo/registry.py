@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -20,14 +21,22 @@ class Registry:
 
     Args:
         role: What the registry holds, singular ("backbone", "loss", ...); used in messages.
+        source: Module whose import registers the entries (e.g. "ltzoo.backbones"), imported on the
+            first lookup or listing so that ``import ltzoo`` itself stays light.
     """
 
-    def __init__(self, role: str) -> None:
+    def __init__(self, role: str, source: str | None = None) -> None:
         self.role = role
         # "losses", "mixers", "pretrained weights": English plural of the role for messages
         self.plural = role if role.endswith(("weights", "data")) else (
             role + "es" if role.endswith(("s", "x", "sh", "ch")) else role + "s")
+        self.source = source
         self._entries: dict[str, Callable[..., Any]] = {}
+
+    def _populate(self) -> None:
+        if self.source is not None:
+            source, self.source = self.source, None
+            importlib.import_module(source)
 
     def register(self, name: str | None = None, obj: Callable[..., Any] | None = None):
         """Register ``obj`` under ``name`` (or use as a decorator).
@@ -68,6 +77,7 @@ class Registry:
         """
         if not isinstance(name, str):
             raise TypeError(f"{self.role} name must be a string, got {type(name).__name__}")
+        self._populate()
         try:
             return self._entries[name]
         except KeyError:
@@ -87,6 +97,7 @@ class Registry:
         Returns:
             The matching names, sorted.
         """
+        self._populate()
         return filter_names(self._entries, include, exclude)
 
     def _unknown_message(self, name: str) -> str:
@@ -98,12 +109,15 @@ class Registry:
         )
 
     def __contains__(self, name: object) -> bool:
+        self._populate()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
+        self._populate()
         return iter(sorted(self._entries))
 
     def __len__(self) -> int:
+        self._populate()
         return len(self._entries)
 
     def __repr__(self) -> str:
@@ -124,8 +138,8 @@ def filter_names(
     return sorted(kept)
 
 
-BACKBONES = Registry("backbone")
-HEADS = Registry("head")
-LOSSES = Registry("loss")
-SAMPLERS = Registry("sampler")
-MIXERS = Registry("mixer")
+BACKBONES = Registry("backbone", source="ltzoo.backbones")
+HEADS = Registry("head", source="ltzoo.heads")
+LOSSES = Registry("loss", source="ltzoo.losses")
+SAMPLERS = Registry("sampler", source="ltzoo.samplers")
+MIXERS = Registry("mixer", source="ltzoo.mixers")

@@ -7,10 +7,10 @@ from ltzoo.data.transforms import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET
 from ltzoo.registry import BACKBONES
 
 
-def cifar_cfg(num_classes: int = 10, **overrides: Any) -> dict[str, Any]:
-    """Default config of a 32x32 CIFAR backbone (input size, normalisation, default classes)."""
+def cifar_cfg(num_classes: int = 10, pool_size: tuple[int, int] = (8, 8), **overrides: Any) -> dict[str, Any]:
+    """Default config of a 32x32 CIFAR backbone (input size, normalisation, default classes, map size)."""
     cfg = dict(
-        num_classes=num_classes, input_size=(3, 32, 32), mean=CIFAR_MEAN, std=CIFAR_STD,
+        num_classes=num_classes, input_size=(3, 32, 32), pool_size=tuple(pool_size), mean=CIFAR_MEAN, std=CIFAR_STD,
         crop_pct=1.0, interpolation="bilinear", classifier="head", first_conv="backbone.stem.0",
     )
     cfg.update(overrides)

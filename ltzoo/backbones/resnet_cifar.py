@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltzoo.backbones.base import cifar_cfg, register_backbone
+from ltzoo.backbones.stages import StagedBackbone
 
 
 class ShortcutA(nn.Module):
@@ -46,7 +47,7 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(StagedBackbone):
     """CIFAR ResNet (6n+2 layers) returning the unpooled last-stage map.
 
     Args:
@@ -74,12 +75,20 @@ class CifarResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         self.num_features = channels[-1]
+        self.feature_info = [dict(num_chs=channels[0], reduction=1, module="stem")] + [
+            dict(num_chs=c, reduction=2 ** i, module=f"stages.{i}") for i, c in enumerate(channels)]
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
 
+    def feature_levels(self) -> list[nn.Module]:
+        return [self.stem, *self.stages]
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, str]:
+        return dict(stem=r"^stem", blocks=r"^stages\.(\d+)" if coarse else r"^stages\.(\d+)\.(\d+)")
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(x))
+        return self.run_stages(self.stages, self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)

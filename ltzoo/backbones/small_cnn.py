@@ -5,13 +5,14 @@ import torch
 from torch import nn
 
 from ltzoo.backbones.base import cifar_cfg, register_backbone
+from ltzoo.backbones.stages import StagedBackbone
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(StagedBackbone):
     """conv(32)-pool-conv(64)-pool-conv(128)-pool-conv(width): a 4x4 map of ``width`` channels.
 
     Args:
@@ -29,15 +30,23 @@ class SmallCNN(nn.Module):
             nn.MaxPool2d(2), _conv_bn_relu(128, width),
         )
         self.num_features = width
+        self.feature_info = [dict(num_chs=32, reduction=1, module="stem")] + [
+            dict(num_chs=c, reduction=2 ** (i + 1), module=f"layers.{2 * i + 1}") for i, c in enumerate((64, 128, width))]
+
+    def feature_levels(self) -> list[nn.Module]:
+        return [self.stem, self.layers[0:2], self.layers[2:4], self.layers[4:6]]
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, str]:
+        return dict(stem=r"^stem", blocks=r"^layers\.(\d+)")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(self.stem(x))
+        return self.run_stages(self.layers, self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)
 
 
-@register_backbone(cifar_cfg(num_classes=10), num_features=128)
+@register_backbone(cifar_cfg(num_classes=10, pool_size=(4, 4)), num_features=128)
 def small_cnn(width: int = 128, in_chans: int = 3, pretrained: bool = False) -> SmallCNN:
     """A 4-layer CNN (0.24M parameters) for quick CPU runs on 32x32 data such as digits_lt."""
     if pretrained:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ltzoo.backbones.base import IMAGENET_MEAN, IMAGENET_STD, register_backbone
+from ltzoo.backbones.stages import prefix_feature_info, prefix_matcher
 
 
 class TimmBackbone(nn.Module):
@@ -29,6 +30,7 @@ class TimmBackbone(nn.Module):
         self.model = timm.create_model(timm_name, pretrained=False, num_classes=0, global_pool="",
                                        in_chans=in_chans, **kwargs)
         self.num_features = self.model.num_features
+        self.feature_info = prefix_feature_info(self.model.feature_info, "model")
         if pretrained:
             self.load_timm_weights(timm_name)
 
@@ -54,6 +56,20 @@ class TimmBackbone(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_features(x)
 
+    @torch.jit.ignore
+    def forward_intermediates(self, x: torch.Tensor, **kwargs: Any) -> Any:
+        """timm's own ``forward_intermediates`` of the wrapped model (same arguments and result)."""
+        return self.model.forward_intermediates(x, **kwargs)
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """timm's own gradient checkpointing of the wrapped model."""
+        self.model.set_grad_checkpointing(enable)
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """timm's group matcher of the wrapped model, over this module's parameter names."""
+        return prefix_matcher(self.model.group_matcher(coarse), "model")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)
 
@@ -71,6 +87,7 @@ def _imagenet_cfg(timm_name: str):
             interpolation=base.get("interpolation", "bilinear"),
             classifier="head",
             first_conv="backbone.model.conv1",
+            pool_size=tuple(base.get("pool_size", (7, 7))),
         )
     return cfg
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from ltzoo.backbones.base import cifar_cfg, register_backbone
 from ltzoo.backbones.resnet_cifar import _refuse_pretrained
+from ltzoo.backbones.stages import StagedBackbone
 
 BN_MOMENTUM = 0.001
 
@@ -46,7 +47,7 @@ class PreActBlock(nn.Module):
         return shortcut + out
 
 
-class WideResNet(nn.Module):
+class WideResNet(StagedBackbone):
     """WRN-depth-k returning the unpooled map after the final BN + LeakyReLU.
 
     Args:
@@ -79,6 +80,11 @@ class WideResNet(nn.Module):
         self.groups = nn.Sequential(*groups)
         self.final_bn = nn.BatchNorm2d(channels[3], momentum=BN_MOMENTUM)
         self.num_features = channels[3]
+        self.final_act = nn.LeakyReLU(0.1)
+        # the last level is the final BN + LeakyReLU output (what forward_features returns)
+        self.feature_info = [dict(num_chs=channels[0], reduction=1, module="stem")] + [
+            dict(num_chs=channels[g + 1], reduction=2 ** g, module=f"groups.{g}") for g in range(2)] + [
+            dict(num_chs=channels[3], reduction=4, module="final_act")]
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="leaky_relu")
@@ -86,8 +92,15 @@ class WideResNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    def feature_levels(self) -> list[nn.Module]:
+        return [self.stem, self.groups[0], self.groups[1], nn.Sequential(self.groups[2], self.final_bn, self.final_act)]
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, object]:
+        blocks = r"^groups\.(\d+)" if coarse else r"^groups\.(\d+)\.(\d+)"
+        return dict(stem=r"^stem", blocks=[(blocks, None), (r"^final_bn", (99999,))])
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu(self.final_bn(self.groups(self.stem(x))), 0.1)
+        return self.final_act(self.final_bn(self.run_stages(self.groups, self.stem(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)

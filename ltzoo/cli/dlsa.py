@@ -5,13 +5,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ltzoo.recipes.dlsa_run import HEAD_FILE, run_dlsa
-
 __all__ = ['add_parser']
+
+# parse-time copies of the recipe's choices (the parser must not import torch); a test keeps them in sync
+AIDED_INPUTS = ("XZP", "XP")  # ltzoo.heads.flow.AIDED_INPUTS
+REGULAR_INPUTS = ("XZ", "X")  # ltzoo.heads.flow.REGULAR_INPUTS
+PURITY_FORMS = ("soft_ce", "log1m")  # ltzoo.losses.dlsa.PURITY_FORMS
+PRIORS = ("branch", "level")  # ltzoo.recipes.dlsa.PRIORS
 
 
 def _cmd_dlsa(args: argparse.Namespace) -> int:
     from ltzoo.engine.evaluation import format_table
+    from ltzoo.recipes.dlsa_run import HEAD_FILE, run_dlsa
 
     head_kwargs = {"depth": args.depth, "filter_ratio": args.filter_ratio, "aided_inputs": args.aided_inputs,
                    "regular_inputs": args.regular_inputs}
@@ -30,10 +35,6 @@ def _cmd_dlsa(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Add ``dlsa`` to the ``ltzoo`` subparsers."""
-    from ltzoo.heads.flow import AIDED_INPUTS, REGULAR_INPUTS
-    from ltzoo.losses.dlsa import PURITY_FORMS
-    from ltzoo.recipes.dlsa import PRIORS
-
     p = sub.add_parser("dlsa", help="fit a DLSA flow-filter head on a trained model's frozen features")
     p.add_argument("checkpoint", help="last.pt, run folder or saved model folder (with its recipe)")
     p.add_argument("--out", required=True, help="output folder (features, head, report)")

@@ -11,6 +11,7 @@ __all__ = ['add_parser']
 def _cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ltzoo.engine.distributed import resolve_device
     from ltzoo.engine.eval_checkpoint import evaluate_checkpoint
     from ltzoo.engine.evaluation import format_table
 
@@ -25,7 +26,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         groups = {k: v for k, v in (("many_threshold", args.many_threshold), ("few_threshold", args.few_threshold))
                   if v is not None}
     summary = evaluate_checkpoint(path, data=args.data, data_root=args.root, imb_ratio=args.imb_ratio, out=out,
-                                  plot=plot, ema=args.ema, logit_adjust_tau=args.logit_adjust_tau, device=args.device,
+                                  plot=plot, ema=args.ema, logit_adjust_tau=args.logit_adjust_tau, device=str(resolve_device(args.device)),
                                   max_samples=args.max_samples, groups=groups)
     rows = [{"model": path.name, **summary}]
     if "posthoc" in summary:
@@ -50,7 +51,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-plot", action="store_true", help="do not draw the plot")
     p.add_argument("--ema", action="store_true", help="evaluate the EMA weights of a last.pt")
     p.add_argument("--logit-adjust-tau", type=float, default=None, help="also report post-hoc logit adjustment")
-    p.add_argument("--device", default="cpu", help="evaluation device")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available, as train) | cpu | cuda | cuda:N")
     p.add_argument("--max-samples", type=int, default=None, help="evaluate on a class-stratified part of this size")
     p.add_argument("--group-ranges", type=json.loads, default=None,
                    help="many/medium/few class-index ranges as JSON (default: the split recorded with the model)")

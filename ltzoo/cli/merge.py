@@ -4,13 +4,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ltzoo.recipes.merge_runs import merge_checkpoints
-
 __all__ = ['add_parser']
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
     from ltzoo.engine.evaluation import format_table
+    from ltzoo.recipes.merge_runs import merge_checkpoints
 
     summary = merge_checkpoints(args.checkpoints, args.out, args.weights, evaluate=not args.no_eval, device=args.device)
     if summary:

@@ -11,13 +11,21 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ['add_parser', 'add_train_parser', 'config_from_args', 'check_run_folder', 'print_run', 'FLAGS']
+__all__ = ['add_parser', 'add_train_parser', 'config_from_args', 'check_run_folder', 'print_run', 'FLAGS', 'DIGITS_IMB_RATIO', 'DEFAULT_IMB_RATIOS']
+
+DIGITS_IMB_RATIO = 20.0  # default imbalance of --data digits, the demo's
+# default --imb-ratio per data set where 100 does not fit: digits as `ltzoo demo` (at most ~180 images per
+# class); the split-list sets as released (their lists are already long-tailed)
+DEFAULT_IMB_RATIOS = {"digits": DIGITS_IMB_RATIO, "digits_lt": DIGITS_IMB_RATIO, "imagenet_lt": 1.0,
+                      "places_lt": 1.0, "inaturalist2018": 1.0, "split_list": 1.0}
 
 
 FLAGS: dict[str, tuple[str, Any, str]] = {
-    "--data": ("data", str, "digits | cifar10 | cifar100 | imagefolder"),
+    "--data": ("data", str, "digits | cifar10 | cifar100 | imagefolder, or any registered data set "
+               "(ltzoo list datasets: imagenet_lt, places_lt, inaturalist2018, ...)"),
     "--root": ("data_root", str, "data folder (CIFAR-10 JPEG tree, torchvision CIFAR folder, ImageFolder root)"),
-    "--imb-ratio": ("imb_ratio", float, "imbalance ratio n_max / n_min of the training split"),
+    "--imb-ratio": ("imb_ratio", float, "imbalance ratio n_max / n_min of the training split (default 100; "
+                    "20 for digits, as the demo)"),
     "--model": ("model", str, "backbone (ltzoo list models)"),
     "--head": ("head", str, "head (ltzoo list heads)"),
     "--loss": ("loss", str, "loss (ltzoo list losses; default: the head's)"),
@@ -61,6 +69,10 @@ def print_run(cfg: Any, result: dict[str, Any], rank: int) -> None:
     """On rank 0, the final metrics table and where the run folder is."""
     from ltzoo.engine.evaluation import format_table
 
+    if rank == 0:
+        from ltzoo.recipes.supervised import default_tag
+
+        print(f"data: {cfg.data}, imbalance ratio {cfg.imb_ratio:g}, recipe tag: {cfg.tag or default_tag(cfg)}")
     if rank == 0 and result["metrics"] is not None:
         print(format_table([{"run": cfg.output_dir, **result["metrics"]}], name_key="run"))
         if result["metrics"].get("groups"):
@@ -105,6 +117,8 @@ def config_from_args(args: argparse.Namespace, cls: type | None = None):
     values.update(dict(args.set or []))
     if args.no_progress:
         values["progress"] = False
+    if cls is TrainConfig and values.get("data") in DEFAULT_IMB_RATIOS and "imb_ratio" not in values:
+        values["imb_ratio"] = DEFAULT_IMB_RATIOS[values["data"]]
     cfg = cls.from_dict(values)
     if cfg.output_dir is None:
         cfg = cfg.replace(output_dir=f"runs/{cfg.tag or default_tag(cfg)}")

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ltzoo.models import no_weight_decay_names
 from ltzoo.registry import LOSSES, MIXERS, SAMPLERS
 from ltzoo.validation import as_number
 
@@ -122,10 +123,11 @@ def build_mixer(name: str | None, mixer_args: dict[str, Any] | None = None) -> A
 def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Two SGD parameter groups: weight decay on weights, none on biases and normalisation parameters.
 
-    A parameter with ``ndim <= 1`` (every bias, and the weight and bias of BatchNorm, LayerNorm,
-    GroupNorm, ...) goes to the group with ``weight_decay`` 0, as FixMatch's recipe does; conv and
-    linear weights (ndim >= 2) keep ``weight_decay``. Frozen parameters are left out; an empty
-    group is dropped.
+    The exempt parameters are those named by ``model.no_weight_decay()`` where the model has it (the
+    method timm's optimizer factory reads), else :func:`ltzoo.models.no_weight_decay_names`: every
+    parameter with ``ndim <= 1`` (biases, BatchNorm / LayerNorm / GroupNorm weights and biases) goes
+    to the group with ``weight_decay`` 0, as FixMatch's recipe does; conv and linear weights keep
+    ``weight_decay``. Frozen parameters are left out; an empty group is dropped.
 
     Args:
         model: The model to optimise.
@@ -139,10 +141,13 @@ def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str,
     weight_decay = as_number(weight_decay)  # numpy / 0-d tensor scalars are numbers too
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
         raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    target = getattr(model, "module", model)  # a DistributedDataParallel wrapper: the wrapped model's names
+    # one rule with timm's optimizer factory: the model's own no_weight_decay() (LTModel's lists ndim <= 1)
+    exempt = set(target.no_weight_decay()) if hasattr(target, "no_weight_decay") else no_weight_decay_names(target)
     decay, no_decay = [], []
-    for p in model.parameters():
+    for name, p in target.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
+            (no_decay if name in exempt else decay).append(p)
     groups = [{"params": decay, "weight_decay": float(weight_decay)}, {"params": no_decay, "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
 

@@ -20,7 +20,7 @@ from ltzoo.validation import as_number
 __all__ = ["TrainConfig", "load_config", "SCHEDULES", "DATA_NAMES"]
 
 SCHEDULES = ("cosine", "step", "constant", "fixmatch")
-DATA_NAMES = ("digits", "cifar10", "cifar100", "imagefolder")
+DATA_NAMES = ("digits", "cifar10", "cifar100", "imagefolder")  # short names; every registered data set works too
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -180,7 +180,10 @@ class TrainConfig:
             check_number_field(self, "ema_decay", 0.0)
             if not self.ema_decay < 1.0:
                 raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {self.ema_decay}")
-        for name, allowed in (("schedule", SCHEDULES), ("data", DATA_NAMES), ("warmup_mode", ("epoch", "iteration")),
+        from ltzoo.data import list_datasets
+
+        data_names = DATA_NAMES + tuple(list_datasets())  # "imagenet_lt", "places_lt", "inaturalist2018", ...
+        for name, allowed in (("schedule", SCHEDULES), ("data", data_names), ("warmup_mode", ("epoch", "iteration")),
                               ("data_path", ("auto", "tensor", "per_sample")), ("precision", PRECISIONS),
                               ("crt_sampler", ("class_aware", "class_balanced", "random"))):
             if getattr(self, name) not in allowed:

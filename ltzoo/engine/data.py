@@ -7,6 +7,10 @@
   torchvision's CIFAR (``data_args["download"]`` lets it download).
 * "imagefolder": ``imagefolder_lt`` (``root/train/<class>/``, tested on ``root/val`` or ``root/test``,
   or ``data_args["test_split"]``), ImageNet-style transforms of ``data_args["image_size"]`` (224).
+* any registered data set by its registry name (``ltzoo list datasets``): "digits_lt", "cifar10_lt",
+  "cifar100_lt" and "imagefolder_lt" as the short names above; the split-list sets ("imagenet_lt",
+  "places_lt", "inaturalist2018", "split_list") from their list files under ``root``, tested on
+  their "test" split (or "val" where they have none, or ``data_args["test_split"]``).
 
 Other ``data_args`` (``profile``, ``selection``, ``seed``, ...) go to ``ltzoo.data.create_dataset``.
 """
@@ -18,12 +22,14 @@ from typing import Any
 import torch.nn.functional as F
 
 from ltzoo.data import TensorImageDataset, TensorRandomCrop, create_dataset
-from ltzoo.engine.config import TrainConfig
+from ltzoo.engine.config import DATA_NAMES, TrainConfig
 from ltzoo.metrics.groups import conventional_split
 
 __all__ = ["build_datasets", "resize_tensor_dataset", "is_image_tree"]
 
 _OWN_KEYS = ("image_size", "download", "test_split")
+_REGISTRY_ALIASES = {"digits_lt": "digits", "cifar10_lt": "cifar10", "cifar100_lt": "cifar100",
+                     "imagefolder_lt": "imagefolder"}
 
 
 def is_image_tree(root: str | Path | None) -> bool:
@@ -55,8 +61,12 @@ def build_datasets(cfg: TrainConfig) -> tuple[Any, Any, str]:
     Returns:
         ``(train_set, test_set, name)``, e.g. name "cifar10_lt_r100".
     """
+    if cfg.data in _REGISTRY_ALIASES:  # registry names of the short-name sets: the same path
+        cfg = cfg.replace(data=_REGISTRY_ALIASES[cfg.data])
     args = {k: v for k, v in cfg.data_args.items() if k not in _OWN_KEYS}
     own = {k: cfg.data_args[k] for k in _OWN_KEYS if k in cfg.data_args}
+    if cfg.data not in DATA_NAMES:
+        return _build_registered(cfg, args, own)
     name = f"{cfg.data}_lt_r{cfg.imb_ratio:g}"
     if cfg.data == "digits":
         train = create_dataset("digits_lt", split="train", imb_ratio=cfg.imb_ratio, **args)
@@ -84,3 +94,18 @@ def build_datasets(cfg: TrainConfig) -> tuple[Any, Any, str]:
     train = create_dataset("imagefolder_lt", root=root, imb_ratio=cfg.imb_ratio, image_size=size, **args)
     test = create_dataset("imagefolder_lt", root=root, split=split, image_size=size, **args)
     return train, test, f"{Path(root).name}_lt_r{cfg.imb_ratio:g}"
+
+
+def _build_registered(cfg: TrainConfig, args: dict[str, Any], own: dict[str, Any]) -> tuple[Any, Any, str]:
+    """A split-list (or other registered) data set by its registry name: train and test splits from ``root``."""
+    from ltzoo.data.split_list import KNOWN_LISTS
+
+    if cfg.data_root is None:
+        raise ValueError(f"data={cfg.data!r} needs a data root holding its images and list files (--root DIR)")
+    splits = KNOWN_LISTS[cfg.data][2] if cfg.data in KNOWN_LISTS else ("train", "test")
+    split = own.get("test_split") or ("test" if "test" in splits else "val")
+    size = int(own.get("image_size", 224))
+    common = dict(root=cfg.data_root, image_size=size, download=bool(own.get("download", False)), **args)
+    train = create_dataset(cfg.data, split="train", imb_ratio=cfg.imb_ratio, **common)
+    test = create_dataset(cfg.data, split=split, **common)
+    return train, test, cfg.data if cfg.imb_ratio == 1 else f"{cfg.data}_r{cfg.imb_ratio:g}"

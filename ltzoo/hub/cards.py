@@ -9,18 +9,48 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any, Mapping, Sequence
 
 from ltzoo.files import CARD_NAME, PLOT_NAME
 from ltzoo.hub.records import METRIC_KEYS
 
-__all__ = ["build_card", "render_card", "per_class_plot", "class_order", "METRIC_LABELS"]
+__all__ = ["build_card", "render_card", "per_class_plot", "class_order", "hub_dataset", "METRIC_LABELS",
+           "METRIC_TYPES"]
 
 METRIC_LABELS = {
     "top1": "Top-1 accuracy", "many": "Many-shot accuracy", "medium": "Medium-shot accuracy",
     "few": "Few-shot accuracy", "hmean": "Harmonic mean of per-class recall",
     "gmean": "Geometric mean of per-class recall", "lowest": "Lowest per-class recall",
 }
+# model-index metric ids: the Hub's "accuracy" for the accuracies (the group in metric_config), named
+# custom metrics for the per-class recall summaries
+METRIC_TYPES = {
+    "top1": "accuracy", "many": "accuracy", "medium": "accuracy", "few": "accuracy",
+    "hmean": "harmonic_mean_recall", "gmean": "geometric_mean_recall", "lowest": "lowest_recall",
+}
+METRIC_CONFIGS = {"many": "many_shot", "medium": "medium_shot", "few": "few_shot"}
+HUB_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet": "imagenet-1k"}  # name prefix -> Hub id
+_LT_NAME = re.compile(r"^(?P<base>cifar100|cifar10|imagenet)(?:_lt)?(?:_r(?P<ratio>\d+(?:\.\d+)?))?$")
+
+
+def hub_dataset(name: str) -> tuple[str, str | None, dict[str, Any] | None]:
+    """The Hub dataset id, config and args of an ltzoo test-set name.
+
+    Args:
+        name: e.g. "cifar10_lt_r100" (the long-tailed training setting of the model).
+
+    Returns:
+        (dataset id, config, args): ("cifar10", "cifar10_lt_r100", {"imbalance_ratio": 100.0}) for
+        CIFAR and ImageNet names; (name, None, None) for data sets without a Hub id (e.g. "digits_lt").
+    """
+    match = _LT_NAME.match(name)
+    if match is None:
+        return name, None, None
+    args = {"long_tailed": "_lt" in name}
+    if match["ratio"] is not None:
+        args["imbalance_ratio"] = float(match["ratio"])
+    return HUB_DATASETS[match["base"]], name, args
 
 
 def class_order(class_counts: Sequence[float]) -> list[int]:
@@ -73,8 +103,11 @@ def _card_data(pcfg: Mapping[str, Any], name: str):
     metrics = pcfg.get("metrics")
     results = None
     if metrics:
-        results = [EvalResult(task_type="image-classification", dataset_type=metrics["dataset"],
-                              dataset_name=metrics["dataset"], dataset_split=metrics["split"], metric_type=key,
+        dataset_id, dataset_config, dataset_args = hub_dataset(metrics["dataset"])
+        results = [EvalResult(task_type="image-classification", dataset_type=dataset_id,
+                              dataset_name=metrics["dataset"], dataset_config=dataset_config,
+                              dataset_args=dataset_args, dataset_split=metrics["split"],
+                              metric_type=METRIC_TYPES[key], metric_config=METRIC_CONFIGS.get(key),
                               metric_name=METRIC_LABELS[key], metric_value=metrics[key])
                    for key in METRIC_KEYS if metrics.get(key) is not None]
     return ModelCardData(library_name="ltzoo", license=pcfg.get("license"), pipeline_tag="image-classification",
@@ -82,7 +115,23 @@ def _card_data(pcfg: Mapping[str, Any], name: str):
                          model_name=name, eval_results=results or None)
 
 
-def _sections(config: Mapping[str, Any], plot_name: str | None) -> list[str]:
+def _usage(name: str, arch: str, tag: str | None, repo: str | None, folder: str | None) -> str:
+    """The create_model lines of the card: ones that load this model where it is."""
+    if folder:  # saved here, not (yet) pushed
+        lines = [f'model = ltzoo.create_model("local-dir:{folder}", pretrained=True).eval()',
+                 f'# or: ltzoo.create_model("{arch}", pretrained="{folder}")']
+    elif repo:
+        lines = [f'model = ltzoo.create_model("hf-hub:{repo}", pretrained=True).eval()']
+    else:
+        lines = ['model = ltzoo.create_model("local-dir:/path/to/this/folder", pretrained=True).eval()']
+    from ltzoo.hub.configs import PRETRAINED
+
+    if tag and name in PRETRAINED:  # only a registered tag loads by name
+        lines.append(f'# or, by tag: ltzoo.create_model("{name}", pretrained=True)')
+    return "\n".join(lines) + "\n"
+
+
+def _sections(config: Mapping[str, Any], plot_name: str | None, folder: str | None = None) -> list[str]:
     pcfg, args = config["pretrained_cfg"], config["model_args"]
     arch, tag, k = pcfg["architecture"], pcfg.get("tag"), config["num_classes"]
     name, repo = (f"{arch}.{tag}" if tag else arch), pcfg.get("hf_hub_id")
@@ -90,11 +139,9 @@ def _sections(config: Mapping[str, Any], plot_name: str | None) -> list[str]:
     out = [f"# {name}", pcfg.get("description") or
            f"A long-tailed image classifier made with ltzoo: backbone `{arch}`, "
            f"head `{args['head']}`, {k} classes, input {c}x{h}x{w}."]
-    load = f'"hf-hub:{repo}"' if repo else '"local-dir:/path/to/this/folder"'
     out.append(
         "## Usage\n\n```python\nimport ltzoo, torch\n\n"
-        f"model = ltzoo.create_model({load}, pretrained=True).eval()\n"
-        + (f'# or, by tag: ltzoo.create_model("{name}", pretrained=True)\n' if tag else "")
+        + _usage(name, arch, tag, repo, folder)
         + f"x = torch.randn(1, {c}, {h}, {w})  # normalised with mean={tuple(pcfg['mean'])}, std={tuple(pcfg['std'])}\n"
         f"logits = model(x)  # (1, {k})\n```\n\nAfter `import ltzoo`, `timm.create_model` loads it too.")
     metrics = pcfg.get("metrics")
@@ -137,12 +184,13 @@ def _sections(config: Mapping[str, Any], plot_name: str | None) -> list[str]:
     return out
 
 
-def build_card(config: Mapping[str, Any], plot_name: str | None = None):
+def build_card(config: Mapping[str, Any], plot_name: str | None = None, folder: str | None = None):
     """The :class:`huggingface_hub.ModelCard` of a checkpoint, from its ``config.json`` content.
 
     Args:
         config: The config.json dict (see :mod:`ltzoo.hub.save`).
         plot_name: File name of the per-class plot to reference, or None.
+        folder: Where the model is saved, when it has no explicit Hub repository (the usage line loads it there).
 
     Returns:
         The ModelCard (library_name "ltzoo", model-index from the metrics block).
@@ -151,12 +199,19 @@ def build_card(config: Mapping[str, Any], plot_name: str | None = None):
 
     pcfg = config["pretrained_cfg"]
     name = f"{pcfg['architecture']}.{pcfg['tag']}" if pcfg.get("tag") else pcfg["architecture"]
-    body = "\n\n".join(_sections(config, plot_name)) + "\n"
+    body = "\n\n".join(_sections(config, plot_name, folder)) + "\n"
     return ModelCard(f"---\n{_card_data(pcfg, name).to_yaml()}\n---\n\n{body}")
 
 
-def render_card(config: Mapping[str, Any], plot: bool = True) -> dict[str, bytes]:
-    """The card files of a checkpoint: ``{"README.md": ..., "per_class_accuracy.png": ...}`` (plot when possible)."""
+def render_card(config: Mapping[str, Any], plot: bool = True, folder: str | None = None) -> dict[str, bytes]:
+    """The card files of a checkpoint: ``{"README.md": ..., "per_class_accuracy.png": ...}`` (plot when possible).
+
+    Args:
+        config: The config.json dict.
+        plot: Draw the per-class plot when the config has per-class accuracies.
+        folder: Where the model is saved, when it has no explicit Hub repository: the card's usage
+            line then loads it from there.
+    """
     pcfg = config["pretrained_cfg"]
     files = {}
     if plot and pcfg.get("per_class_top1") and pcfg.get("class_counts"):
@@ -164,5 +219,5 @@ def render_card(config: Mapping[str, Any], plot: bool = True) -> dict[str, bytes
         if pcfg.get("metrics"):
             title += f" on {pcfg['metrics']['dataset']} ({pcfg['metrics']['split']})"
         files[PLOT_NAME] = per_class_plot(pcfg["per_class_top1"], pcfg["class_counts"], title)
-    card = build_card(config, PLOT_NAME if files else None)
+    card = build_card(config, PLOT_NAME if files else None, folder)
     return {CARD_NAME: str(card).encode("utf-8"), **files}

@@ -120,7 +120,8 @@ def save_pretrained(
                            paper=paper, license=license, description=description)
     config = config_json(model, cfg)
     config_text = json.dumps(config, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    files = render_card(config, plot=plot)  # {file name: bytes}, built before anything is written
+    # built before anything is written; without an explicit repository the card loads the model from this folder
+    files = render_card(config, plot=plot, folder=None if repo_id else str(directory))
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"directory {str(directory)!r} exists and is not a folder")

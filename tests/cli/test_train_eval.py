@@ -100,3 +100,19 @@ def test_fidelity_cifar10_lt_groups_by_index_travel_from_data_to_config_model_an
     got = json.loads((run / "eval_metrics.json").read_text())
     assert got["groups"] == {"many_threshold": 100.0, "few_threshold": 20.0} and got["many"] is None
     assert got["few"] == pytest.approx(sum(per) / 10)
+
+
+def test_fidelity_digits_defaults_match_the_demo_and_summary_names_the_run(capsys):
+    from ltzoo.cli import build_parser
+    from ltzoo.cli.train import config_from_args, print_run
+
+    parser = build_parser()
+    cfg = config_from_args(parser.parse_args(["train", "--data", "digits"]))
+    from ltzoo.recipes.demo import demo_config
+
+    assert cfg.imb_ratio == demo_config().imb_ratio == 20  # ltzoo demo's digits-LT (113 ... 5 images per class)
+    assert config_from_args(parser.parse_args(["train", "--data", "digits", "--imb-ratio", "5"])).imb_ratio == 5
+    assert config_from_args(parser.parse_args(["train", "--data", "cifar10"])).imb_ratio == 100
+    print_run(cfg.replace(tag="my_tag"), {"metrics": None}, rank=0)
+    assert "data: digits, imbalance ratio 20, recipe tag: my_tag" in capsys.readouterr().out
+    assert parser.parse_args(["eval", "run"]).device == "auto"

@@ -78,7 +78,10 @@ def test_card_is_generated_from_the_measured_metrics(tiny_model, tmp_path):
                           license="cc-by-4.0")
     card = ModelCard.load(tmp_path / "README.md")
     assert card.data.library_name == "ltzoo" and card.data.license == "cc-by-4.0"
-    results = {r.metric_type: r for r in card.data.eval_results}
+    from ltzoo.hub.cards import METRIC_LABELS
+
+    key_of = {label: key for key, label in METRIC_LABELS.items()}
+    results = {key_of[r.metric_name]: r for r in card.data.eval_results}
     assert set(results) == {k for k in METRIC_KEYS if METRICS[k] is not None}  # medium was not measured
     assert all(r.dataset_type == "digits_lt" and r.dataset_split == "test" for r in results.values())
     assert {k: r.metric_value for k, r in results.items()} == {k: METRICS[k] for k in results}
@@ -106,3 +109,28 @@ def test_model_args_property_tracks_the_head(tiny_model):
     model.reset_classifier(4, head="etf")
     assert model.model_args["head"] == "etf" and model.model_args["drop_rate"] == 0.2
     assert _config(model)["num_classes"] == 4 and torch.is_tensor(model.head.etf)
+
+
+def test_fidelity_card_metric_types_use_the_hubs_names(tiny_model, tmp_path):
+    metrics = {**METRICS, "dataset": "cifar10_lt_r100"}
+    ltzoo.save_pretrained(tiny_model, tmp_path, tag="tiny", metrics=metrics)
+    card = ModelCard.load(tmp_path / "README.md")
+    by = {(r.metric_type, r.metric_config): r for r in card.data.eval_results}
+    expected = {("accuracy", None): "top1", ("accuracy", "many_shot"): "many", ("accuracy", "few_shot"): "few",
+                ("harmonic_mean_recall", None): "hmean", ("geometric_mean_recall", None): "gmean",
+                ("lowest_recall", None): "lowest"}
+    assert {k: r.metric_value for k, r in by.items()} == {k: METRICS[v] for k, v in expected.items()}
+    for r in by.values():  # a real Hub dataset id, the long-tail setting in config and args
+        assert r.dataset_type == "cifar10" and r.dataset_config == "cifar10_lt_r100"
+        assert r.dataset_args == {"long_tailed": True, "imbalance_ratio": 100.0}
+    yaml = str(card).split("---")[1]
+    assert "type: accuracy" in yaml and "type: top1" not in yaml
+
+
+def test_fidelity_hub_dataset_names():
+    from ltzoo.hub.cards import hub_dataset
+
+    assert hub_dataset("cifar100_lt_r50") == ("cifar100", "cifar100_lt_r50", {"long_tailed": True, "imbalance_ratio": 50.0})
+    assert hub_dataset("cifar10") == ("cifar10", "cifar10", {"long_tailed": False})
+    assert hub_dataset("imagenet_lt")[0] == "imagenet-1k"
+    assert hub_dataset("digits_lt") == ("digits_lt", None, None)

@@ -96,3 +96,23 @@ def test_invalid_card_fields_fail_before_anything_is_written(tiny_model, tmp_pat
 def test_timm_named_backbones_use_an_ltzoo_alias_in_config():
     assert timm_name("resnet50") == "ltzoo_resnet50" and ltzoo_arch("ltzoo_resnet50") == "resnet50"
     assert timm_name("resnet32") == "resnet32" and timm.is_model("ltzoo_resnet50")
+
+
+def test_fidelity_pretrained_folder_path_loads_the_saved_model(tiny_model, tmp_path):
+    folder = tmp_path / "saved"
+    ltzoo.save_pretrained(tiny_model, folder, tag="unregistered_tag")
+    x = torch.randn(2, 3, 32, 32)
+    loaded = ltzoo.create_model("resnet32", pretrained=str(folder)).eval()
+    assert torch.allclose(loaded(x), tiny_model(x), atol=1e-6)
+    card = (folder / "README.md").read_text()
+    usage = [line for line in card.splitlines() if "create_model(" in line]
+    assert usage[0] == f'model = ltzoo.create_model("local-dir:{folder}", pretrained=True).eval()'
+    assert not any("unregistered_tag" in line for line in usage)  # an unregistered tag does not load by name
+    code = usage[0].split("=", 1)[1].strip()  # the card's own line loads the model
+    assert torch.allclose(eval(code, {"ltzoo": ltzoo})(x), tiny_model(x), atol=1e-6)
+    with pytest.raises(ValueError, match="'resnet32' model, not 'wrn_28_2'.*local-dir:"):
+        ltzoo.create_model("wrn_28_2", pretrained=str(folder))
+    with pytest.raises(ValueError, match="not a saved model folder.*local-dir:"):
+        ltzoo.create_model("resnet32", pretrained=str(tmp_path / "nothing"))
+    with pytest.raises(TypeError, match="pretrained must be a bool or a path"):
+        ltzoo.create_model("resnet32", pretrained=3)

@@ -320,6 +320,18 @@ def test_evaluate_shows_progress_bar(capsys):
     assert "evaluate" not in capsys.readouterr().err
 
 
+def test_fidelity_evaluate_shows_progress_only_on_a_terminal(capsys, monkeypatch):
+    import sys
+
+    loader = [(torch.eye(2), torch.tensor([0, 1]))]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    evaluate(nn.Identity(), loader, [5, 5])  # default: no bar when stderr is not a terminal (logs, CI)
+    assert "evaluate" not in capsys.readouterr().err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    evaluate(nn.Identity(), loader, [5, 5])
+    assert "evaluate" in capsys.readouterr().err
+
+
 def test_evaluate_restores_mode_on_error():
     model = _Recorder(torch.eye(2)).train()
     loader = [(torch.eye(2), torch.tensor([0, 5]))]  # label out of range
