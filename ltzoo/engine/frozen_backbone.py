@@ -4,10 +4,25 @@ Shared by decoupled classifier retraining (cRT) and BTM's post-training.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-__all__ = ["FrozenBackboneForward"]
+__all__ = ["FrozenBackboneForward", "freeze_parameters"]
+
+
+def freeze_parameters(model: nn.Module) -> Callable[[], None]:
+    """Set ``requires_grad=False`` on every parameter of ``model``; return a function that restores the old flags."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+
+    def restore() -> None:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+    return restore
 
 
 class FrozenBackboneForward(nn.Module):

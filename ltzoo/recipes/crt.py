@@ -28,7 +28,7 @@ from ltzoo.engine.distributed import wrap_ddp
 from ltzoo.engine.epoch import train_one_epoch
 from ltzoo.engine.even_batches import even_batch_loader
 from ltzoo.engine.features import extract_features
-from ltzoo.engine.frozen_backbone import FrozenBackboneForward
+from ltzoo.engine.frozen_backbone import FrozenBackboneForward, freeze_parameters
 from ltzoo.engine.objective import mixer_extras
 from ltzoo.engine.schedule import build_scheduler
 
@@ -114,9 +114,7 @@ def retrain_classifier(
     labels = B.dataset_labels(train_set)
     k = int(model.num_classes)
     counts = B.check_counts(class_counts if class_counts is not None else np.bincount(labels, minlength=k), k)
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
+    restore_grad_flags = freeze_parameters(model)
     try:
         if reinit:
             with torch.random.fork_rng(devices=[]):  # seeded head init, caller's RNG untouched
@@ -149,7 +147,6 @@ def retrain_classifier(
             train_one_epoch(forward, loss_fn, loader, optimizer, scheduler, device, mixer=mix, mix_generator=mix_gen,
                             mixer_kwargs=mixer_extras(mix, model), progress=False)
     finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
+        restore_grad_flags()
         model.eval()
     return model

@@ -31,7 +31,7 @@ from ltzoo.engine import builders as B
 from ltzoo.engine.distributed import wrap_ddp
 from ltzoo.engine.epoch import train_one_epoch
 from ltzoo.engine.even_batches import even_batch_loader
-from ltzoo.engine.frozen_backbone import FrozenBackboneForward
+from ltzoo.engine.frozen_backbone import FrozenBackboneForward, freeze_parameters
 from ltzoo.engine.objective import mixer_extras, takes_features
 from ltzoo.heads.lws import LearnableWeightScaling, fold_logit_scale
 from ltzoo.validation import as_number
@@ -124,9 +124,7 @@ def posttrain_classifier(
     labels = B.dataset_labels(train_set)
     k = int(model.num_classes)
     counts = B.check_counts(class_counts if class_counts is not None else np.bincount(labels, minlength=k), k)
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
+    restore_grad_flags = freeze_parameters(model)
     scaler = LearnableWeightScaling(k).to(device) if lws else None
     steps = 0
     try:
@@ -168,8 +166,7 @@ def posttrain_classifier(
                                     mixer_kwargs=mixer_extras(mix, model), progress=False)
             steps += stats["steps"]
     finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
+        restore_grad_flags()
         model.eval()
     _broadcast_buffers(model)  # the last batch's BatchNorm update is per process: take rank 0's, as DDP does
     scale = None
