@@ -67,7 +67,8 @@ def _files_key(paths: list[str], settings: dict[str, Any]) -> str:
     modification time, in order, and the decode settings."""
     from ltzoo.cache_keys import cache_key
 
-    listing = "".join(f"\0{os.path.abspath(p)}\0{os.stat(p).st_size}\0{os.stat(p).st_mtime_ns}" for p in paths)
+    stats = ((os.path.abspath(p), os.stat(p)) for p in paths)
+    listing = "".join(f"\0{path}\0{st.st_size}\0{st.st_mtime_ns}" for path, st in stats)
     return cache_key(listing.encode("utf-8"), **settings)
 
 

@@ -175,6 +175,21 @@ def build_optimizer(params: Any, lr: float, momentum: float = 0.9, weight_decay:
     return torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
 
 
+def speed_settings(model: nn.Module, channels_last: bool | None, precision: str,
+                   device: torch.device) -> tuple[nn.Module, bool, Any]:
+    """Memory format and mixed precision of a run: ``(model, channels_last, grad scaler or None)``.
+
+    ``channels_last=None`` turns it on (every registered backbone is a conv net); fp16 needs a CUDA
+    device and gets a ``torch.amp.GradScaler``.
+    """
+    channels_last = True if channels_last is None else bool(channels_last)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision='fp16' needs a CUDA device, got {device}; use 'bf16' on CPUs")
+    return model, channels_last, torch.amp.GradScaler("cuda") if precision == "fp16" else None
+
+
 def build_ema(model: nn.Module, decay: float | None, device: torch.device | None = None) -> nn.Module | None:
     """timm's ``ModelEmaV3`` (parameters and buffers averaged; ``.module`` is the EMA model) or None.
 

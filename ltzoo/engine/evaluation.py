@@ -16,7 +16,7 @@ from torch import nn
 from ltzoo.engine.checkpoint import write_atomic
 from ltzoo.engine.distributed import broadcast_object, is_main_process
 
-__all__ = ["limit_test_set", "group_kwargs", "resolve_group_split", "group_split_fields", "evaluate_model", "evaluate_run", "posthoc_adjustment", "write_json",
+__all__ = ["limit_test_set", "resolve_group_split", "group_split_fields", "evaluate_model", "evaluate_run", "posthoc_adjustment", "write_json",
            "read_json_log", "append_json_log", "format_table", "SUMMARY_KEYS"]
 
 SUMMARY_KEYS = ("top1", "many", "medium", "few", "hmean", "gmean", "lowest")
@@ -35,14 +35,6 @@ def limit_test_set(test_set: Any, max_samples: int | None) -> Any:
     if hasattr(test_set, "subset"):
         return test_set.subset(keep)
     return torch.utils.data.Subset(test_set, keep.tolist())
-
-
-def group_kwargs(group_ranges: Mapping[str, Sequence[int]] | None = None, many_threshold: float | None = None,
-                 few_threshold: float | None = None) -> dict[str, Any]:
-    """The many/medium/few arguments of ``ltzoo.metrics.evaluate`` (thresholds default to 100 / 20)."""
-    ranges = None if group_ranges is None else {k: tuple(int(v) for v in r) for k, r in group_ranges.items()}
-    return {"ranges": ranges, "many_threshold": 100.0 if many_threshold is None else many_threshold,
-            "few_threshold": 20.0 if few_threshold is None else few_threshold}
 
 
 def resolve_group_split(cfg: Any, dataset: Any = None, recorded: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -97,7 +89,7 @@ def evaluate_model(model: nn.Module, loader: Any, class_counts: Sequence[float],
         model: The bare model (not a DDP wrapper).
         loader: Test loader of ``(images, labels)``.
         class_counts: Training counts (groups and the post-hoc prior).
-        groups: :func:`group_kwargs` output.
+        groups: A group split record (:func:`resolve_group_split`).
         logit_adjust_tau: Also evaluate with logits - tau * log prior.
         progress: tqdm bar.
 

@@ -75,9 +75,7 @@ def build_parts(cfg: TrainConfig, train_set: Any, class_counts: Sequence[float],
     counts = B.check_counts(class_counts, num_classes)
     B.seed_everything(cfg.seed)
     model = B.build_model(cfg.model, cfg.head, num_classes, cfg.model_args).to(info.device)
-    channels_last = True if cfg.channels_last is None else cfg.channels_last  # every registered backbone is a conv net
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model, channels_last, scaler = B.speed_settings(model, cfg.channels_last, cfg.precision, info.device)
     loss_fn = B.build_loss(cfg.loss, model, counts, cfg.loss_args, total_steps=cfg.epochs).to(info.device)
     sampler = B.build_sampler(cfg.sampler, labels, num_classes, cfg.seed, cfg.sampler_args,
                               batch_size=cfg.batch_size if cfg.drop_last else None)
@@ -94,9 +92,6 @@ def build_parts(cfg: TrainConfig, train_set: Any, class_counts: Sequence[float],
     scheduler = build_scheduler(optimizer, cfg.schedule, cfg.epochs, steps, cfg.warmup_epochs, cfg.milestones,
                                 cfg.lr_gamma, cfg.min_lr, cfg.warmup_mode)
     ema = B.build_ema(model, cfg.ema_decay)
-    if cfg.precision == "fp16" and info.device.type != "cuda":
-        raise ValueError(f"precision='fp16' needs a CUDA device, got {info.device}; use 'bf16' on CPUs")
-    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
     return RunParts(cfg, info, counts, num_classes, model, loss_fn, sampler, loader, steps, mixer, mix_generator,
                     optimizer, scheduler, ema, scaler, channels_last)
 

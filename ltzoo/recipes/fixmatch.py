@@ -70,11 +70,7 @@ def _build(cfg: SSLConfig, labeled: Any, unlabeled: Any, counts: Sequence[float]
     total = cfg.epochs * steps  # T of UDAL, in iterations
     B.seed_everything(cfg.seed)
     model = B.build_model(cfg.model, cfg.head, num_classes, cfg.model_args).to(info.device)
-    channels_last = True if cfg.channels_last is None else cfg.channels_last
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if cfg.precision == "fp16" and info.device.type != "cuda":
-        raise ValueError(f"precision='fp16' needs a CUDA device, got {info.device}; use 'bf16' on CPUs")
+    model, channels_last, scaler = B.speed_settings(model, cfg.channels_last, cfg.precision, info.device)
     losses = nn.ModuleDict()  # "la": LogitAdjustedLoss's default tau = 1
     if cfg.plugin == "udal":  # UDAL Algorithm 1: both branches
         udal = {"total_steps": total, **cfg.udal_args, "reduction": "none"}
@@ -99,7 +95,7 @@ def _build(cfg: SSLConfig, labeled: Any, unlabeled: Any, counts: Sequence[float]
     parts = RunParts(cfg, info, counts, num_classes, model, losses, lab_loader.sampler, lab_loader, steps, None,
                      torch.Generator().manual_seed(cfg.seed * 7919 + 17 + info.rank), optimizer, scheduler,
                      B.build_ema(model, cfg.ema_decay),
-                     torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None, channels_last)
+                     scaler, channels_last)
     return _SSLRun(parts, lab_view, unl_view, lab_loader, unl_loader, bem)
 
 

@@ -63,9 +63,9 @@ def evaluate_on_recorded_test_set(model: Any, cfg: Any, counts: list) -> dict[st
     """The metrics of ``model`` on the test set its training config names, with that run's class groups."""
     from ltzoo.engine.builders import build_eval_loader
     from ltzoo.engine.data import build_datasets
-    from ltzoo.engine.evaluation import evaluate_model, group_kwargs
+    from ltzoo.engine.evaluation import evaluate_model, resolve_group_split
 
     _, test_set, name = build_datasets(cfg)
     loader = build_eval_loader(test_set, num_workers=cfg.num_workers)
-    groups = group_kwargs(cfg.group_ranges, cfg.many_threshold, cfg.few_threshold)
+    groups = resolve_group_split(cfg, test_set)
     return {"dataset": name, **evaluate_model(model, loader, counts, groups, None, False)}
