@@ -1,0 +1,214 @@
+"""CIFAR-10-LT (imbalance 100) with ResNet-32: every supervised method of the zoo, trained and evaluated.
+
+Data: the CIFAR-10 JPEG tree (``--root`` or ``$LTZOO_CIFAR10_JPEG``), long-tailed with LDAM-DRW's
+choice of images (numpy seed 0, a per-class shuffle; 5000 ... 50, 12,406 images; the choice does not
+change with the run seed), tested on the balanced 10,000. Every row: ResNet-32, batch 128, SGD
+momentum 0.9, wd 2e-4, lr 0.1 with 5 warm-up epochs (lr x (epoch + 1) / 5), step decay x0.1 twice,
+evaluation once, after the last epoch (no selection on the test set), many / medium / few by class
+index [0, 2], [3, 6], [7, 9]. Schedules: ``full`` (200 epochs, decay at 160 and 180; seed 0) and
+``cpu`` (30 epochs, decay at 24 and 27; seeds 0, 1, 2).
+
+Each run lives in its own folder under ``--work-dir`` (``<schedule>/<row>[+<variant>]/seed<k>_<precision>``),
+resumes from its ``last.pt`` when restarted, and is finished when ``done.json`` is there: the metrics
+of ``ltzoo eval`` on the saved model, the training seconds summed over restarts and the config.
+
+    python -m benchmarks.cifar10_lt run --schedule cpu --rows ce bmls_ms --seeds 0 1 2 --precision bf16
+    python -m benchmarks.cifar10_lt report --schedule cpu      # result JSON + markdown table + plot
+    python -m benchmarks.cifar10_lt config --row bmls_ms --schedule full   # the row's TrainConfig as JSON
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+MIXUP = {"mixer": "mixup", "mixer_args": {"alpha": 1.0}}
+ROWS: dict[str, dict[str, Any]] = {
+    "ce": {"loss": "ce"},
+    "ce_mixup": {"loss": "ce", **MIXUP},
+    "cbs_mixup": {"loss": "ce", "sampler": "class_balanced", **MIXUP},
+    "la": {"loss": "logit_adjusted"},
+    "etf_dr": {"head": "etf", "loss": "dot_regression", **MIXUP},
+    "bmls_fc": {"head": "fc", "loss": "ce", "sampler": "bmls", **MIXUP},
+    "bmls_ms": {"head": "ms", "loss": "mixed_singleton", "sampler": "bmls", **MIXUP},
+    "bmls_ms_wetf": {"head": "ms_wetf", "loss": "mixed_singleton", "sampler": "bmls", **MIXUP},
+}
+LABELS = {"ce": "CE", "ce_mixup": "CE + mixup", "cbs_mixup": "class-balanced sampler + mixup",
+          "la": "logit-adjusted loss", "etf_dr": "ETF + dot-regression", "bmls_fc": "BMLS + FC",
+          "bmls_ms": "BMLS + MS", "bmls_ms_wetf": "BMLS + MS-WETF"}
+# Options measured against a row's default: name -> TrainConfig changes.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "feature_norm": {"model_args": {"head_args": {"feature_norm": True}}},  # WETF: BN + L2 before the ETF
+}
+SCHEDULES: dict[str, dict[str, Any]] = {
+    "full": {"epochs": 200, "milestones": [160, 180], "seeds": [0]},
+    "cpu": {"epochs": 30, "milestones": [24, 27], "seeds": [0, 1, 2]},
+}
+GROUPS = {"many": [0, 2], "medium": [3, 6], "few": [7, 9]}  # the BMLS paper's CIFAR-10 split (its Table 6)
+BASE: dict[str, Any] = {
+    "model": "resnet32", "num_classes": 10, "data": "cifar10", "imb_ratio": 100,
+    "data_args": {"selection": "random", "seed": 0},  # LDAM-DRW's images
+    "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4, "warmup_epochs": 5,
+    "warmup_mode": "epoch", "schedule": "step", "lr_gamma": 0.1, "group_ranges": GROUPS, "progress": False,
+}
+METRICS = ("top1", "many", "medium", "few", "hmean", "gmean", "lowest")
+
+
+def row_config(row: str, schedule: str, seed: int, precision: str = "bf16", variant: str | None = None,
+               root: str | None = None, output_dir: str | os.PathLike | None = None,
+               num_threads: int | None = None, device: str = "auto") -> "Any":
+    """The :class:`~ltzoo.engine.config.TrainConfig` of one row of the table.
+
+    Args:
+        row: A name of :data:`ROWS`.
+        schedule: "full" or "cpu".
+        seed: Seed of model init, sampler, mixer and augmentation.
+        precision: "fp32", "bf16" or "fp16".
+        variant: A name of :data:`VARIANTS` or None.
+        root: The CIFAR-10 JPEG tree.
+        output_dir: The run folder.
+        num_threads: torch CPU threads.
+        device: "auto", "cpu" or "cuda".
+
+    Returns:
+        The validated config.
+    """
+    from ltzoo.engine.config import TrainConfig
+
+    if row not in ROWS:
+        raise ValueError(f"row must be one of {list(ROWS)}, got {row!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {list(VARIANTS)} or None, got {variant!r}")
+    sched = SCHEDULES[schedule]
+    values = {**BASE, **ROWS[row], **(VARIANTS[variant] if variant else {}),
+              "epochs": sched["epochs"], "milestones": sched["milestones"], "eval_every": sched["epochs"],
+              "seed": seed, "precision": precision, "data_root": root, "device": device,
+              "output_dir": None if output_dir is None else str(output_dir), "num_threads": num_threads,
+              "tag": f"cifar10_lt_r100_{row}"}
+    return TrainConfig.from_dict(values)
+
+
+def run_name(row: str, variant: str | None = None) -> str:
+    """The folder name of a row (with its variant)."""
+    return row if variant is None else f"{row}+{variant}"
+
+
+def run_dir(work_dir: str | os.PathLike, schedule: str, row: str, seed: int, precision: str,
+            variant: str | None = None) -> Path:
+    """The run folder of one (row, variant, seed, precision) under ``work_dir``."""
+    return Path(work_dir) / schedule / run_name(row, variant) / f"seed{seed}_{precision}"
+
+
+class _Timer:
+    """Sums training seconds over restarts in ``timing.json`` and prints one line per epoch."""
+
+    def __init__(self, folder: Path, epochs: int) -> None:
+        self.path, self.epochs = folder / "timing.json", epochs
+        self.before = json.loads(self.path.read_text())["train_s"] if self.path.exists() else 0.0
+        self.start = time.perf_counter()
+
+    def total(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+    def on_epoch_end(self, info: dict[str, Any]) -> bool:
+        from ltzoo.files import write_bytes_atomic
+
+        record = {"train_s": round(self.total(), 1), "epochs": info["epoch"]}
+        write_bytes_atomic(self.path, json.dumps(record).encode())
+        print(f"{self.path.parent}: epoch {info['epoch']}/{self.epochs}, {self.total():.0f} s", flush=True)
+        return False
+
+
+def train_row(row: str, schedule: str, seed: int, precision: str, work_dir: str | os.PathLike, root: str,
+              variant: str | None = None, num_threads: int | None = 2, device: str = "auto") -> dict[str, Any]:
+    """Train (or resume, or skip when done) one run, then evaluate its saved model with ``ltzoo eval``'s code.
+
+    Returns:
+        The run's ``done.json`` record.
+    """
+    from ltzoo.engine.data import build_datasets
+    from ltzoo.engine.eval_checkpoint import evaluate_checkpoint
+    from ltzoo.files import write_bytes_atomic
+    from ltzoo.recipes.supervised import train_supervised
+
+    folder = run_dir(work_dir, schedule, row, seed, precision, variant)
+    done = folder / "done.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = row_config(row, schedule, seed, precision, variant, root, folder, num_threads, device)
+    train_set, test_set, name = build_datasets(cfg)
+    timer = _Timer(folder, cfg.epochs)
+    result = train_supervised(cfg, train_set, test_set, callbacks=[timer], resume=True, dataset_name=name)
+    train_s = timer.total()
+    if result["stopped"] or result["epochs_done"] < cfg.epochs:
+        raise RuntimeError(f"{folder} stopped after {result['epochs_done']} of {cfg.epochs} epochs")
+    summary = evaluate_checkpoint(folder / "model", data_root=root, out=folder / "eval_metrics.json",
+                                  plot=None, device=str(device if device != "auto" else "cpu"))
+    record = {"row": row, "variant": variant, "schedule": schedule, "seed": seed, "precision": precision,
+              "train_s": round(train_s, 1), "epochs": cfg.epochs,
+              "eval_command": f"ltzoo eval {folder / 'model'} --root <cifar10-jpeg>",
+              "metrics": {k: summary[k] for k in METRICS}, "per_class": summary["per_class"],
+              "class_counts": [int(c) for c in train_set.class_counts], "config": cfg.to_dict()}
+    write_bytes_atomic(done, json.dumps(record, indent=1).encode())
+    return record
+
+
+def load_runs(work_dir: str | os.PathLike, schedule: str) -> list[dict[str, Any]]:
+    """Every finished run (``done.json``) of a schedule under ``work_dir``."""
+    base = Path(work_dir) / schedule
+    return [json.loads(p.read_text()) for p in sorted(base.glob("*/*/done.json"))]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if not args.root:
+        raise SystemExit("--root (or LTZOO_CIFAR10_JPEG) must name the CIFAR-10 JPEG tree")
+    seeds = args.seeds if args.seeds is not None else SCHEDULES[args.schedule]["seeds"]
+    for seed in seeds:  # seed-major: a partial pass still has every row at the first seeds
+        for row in args.rows:
+            for precision in args.precision:
+                rec = train_row(row, args.schedule, seed, precision, args.work_dir, args.root, args.variant,
+                                args.threads, args.device)
+                m = rec["metrics"]
+                print(f"{run_name(row, args.variant)} seed {seed} {precision}: top-1 {m['top1']:.2f}, "
+                      f"few {m['few']:.2f}, H-mean {m['hmean']:.2f} ({rec['train_s']:.0f} s)", flush=True)
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    cfg = row_config(args.row, args.schedule, args.seed, args.precision[0], args.variant)
+    print(json.dumps({k: v for k, v in cfg.to_dict().items() if v is not None}, indent=1))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "config"):
+        p = sub.add_parser(name)
+        p.add_argument("--schedule", choices=list(SCHEDULES), default="cpu")
+        p.add_argument("--precision", nargs="+", choices=["fp32", "bf16", "fp16"], default=["bf16"])
+        p.add_argument("--variant", choices=list(VARIANTS), default=None)
+        if name == "run":
+            p.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
+            p.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the schedule's")
+            p.add_argument("--root", default=os.environ.get("LTZOO_CIFAR10_JPEG"))
+            p.add_argument("--work-dir", default="runs/cifar10_lt", help="run folders (keep outside the repository)")
+            p.add_argument("--threads", type=int, default=2)
+            p.add_argument("--device", default="auto")
+            p.set_defaults(func=_cmd_run)
+        else:
+            p.add_argument("--row", choices=list(ROWS), required=True)
+            p.add_argument("--seed", type=int, default=0)
+            p.set_defaults(func=_cmd_config)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
