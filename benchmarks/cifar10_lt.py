@@ -13,7 +13,7 @@ resumes from its ``last.pt`` when restarted, and is finished when ``done.json`` 
 of ``ltzoo eval`` on the saved model, the training seconds summed over restarts and the config.
 
     python -m benchmarks.cifar10_lt run --schedule cpu --rows ce bmls_ms --seeds 0 1 2 --precision bf16
-    python -m benchmarks.cifar10_lt report --schedule cpu      # result JSON + markdown table + plot
+    python -m benchmarks.cifar10_lt report --schedule cpu      # result JSON, markdown table, per-class plot
     python -m benchmarks.cifar10_lt config --row bmls_ms --schedule full   # the row's TrainConfig as JSON
 """
 from __future__ import annotations
@@ -24,6 +24,8 @@ import os
 import time
 from pathlib import Path
 from typing import Any, Sequence
+
+from benchmarks.cifar10_lt_btm import BTM_ROWS, train_btm_row
 
 MIXUP = {"mixer": "mixup", "mixer_args": {"alpha": 1.0}}
 ROWS: dict[str, dict[str, Any]] = {
@@ -55,6 +57,16 @@ BASE: dict[str, Any] = {
     "warmup_mode": "epoch", "schedule": "step", "lr_gamma": 0.1, "group_ranges": GROUPS, "progress": False,
 }
 METRICS = ("top1", "many", "medium", "few", "hmean", "gmean", "lowest")
+# The papers' top-1 at the full schedule (ResNet-32, CIFAR-10-LT, imbalance 100; see the README for sources).
+PAPER_TOP1: dict[str, tuple[float, str]] = {
+    "ce_mixup": (72.9, "BMLS paper, Table 2 / 4 (random sampler, FC)"),
+    "cbs_mixup": (76.6, "BMLS paper, Table 2"),
+    "la": (77.9, "logit-adjustment repository (1241 epochs, TF ResNet-32)"),
+    "etf_dr": (76.5, "ETF paper, via BMLS paper Table 5"),
+    "bmls_fc": (78.9, "BMLS paper, Table 4"),
+    "bmls_ms": (79.7, "BMLS paper, Table 1 / 4"),
+    "bmls_ms_wetf": (80.3, "BMLS paper, Table 5"),
+}
 
 
 def row_config(row: str, schedule: str, seed: int, precision: str = "bf16", variant: str | None = None,
@@ -172,11 +184,53 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for seed in seeds:  # seed-major: a partial pass still has every row at the first seeds
         for row in args.rows:
             for precision in args.precision:
-                rec = train_row(row, args.schedule, seed, precision, args.work_dir, args.root, args.variant,
-                                args.threads, args.device)
+                if row in BTM_ROWS:
+                    rec = train_btm_row(row, args.schedule, seed, precision, args.work_dir, args.root,
+                                        "cpu" if args.device == "auto" else args.device)
+                else:
+                    rec = train_row(row, args.schedule, seed, precision, args.work_dir, args.root, args.variant,
+                                    args.threads, args.device)
                 m = rec["metrics"]
                 print(f"{run_name(row, args.variant)} seed {seed} {precision}: top-1 {m['top1']:.2f}, "
                       f"few {m['few']:.2f}, H-mean {m['hmean']:.2f} ({rec['train_s']:.0f} s)", flush=True)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from benchmarks._common import RESULTS_DIR, write_result
+    from benchmarks.cifar10_lt_report import group_runs, markdown_table, per_class_figure, summarize_group
+    from ltzoo.files import write_bytes_atomic
+
+    groups = group_runs(load_runs(args.work_dir, args.schedule))
+    precision = args.precision[0]
+    rows, table, curves, counts = {}, [], [], None
+    for row in ROWS:
+        runs = groups.get((row, None, precision))
+        if not runs:
+            continue
+        summary = summarize_group(runs)
+        paper = PAPER_TOP1.get(row)
+        rows[row] = {"label": LABELS[row], "precision": precision, **summary,
+                     "paper_top1": None if paper is None else {"top1": paper[0], "source": paper[1]},
+                     "config": runs[0]["config"]}
+        table.append((LABELS[row], summary, "–" if paper is None else f"{paper[0]:.1f}"))
+        curves.append((LABELS[row], summary["per_class_mean"]))
+        counts = runs[0]["class_counts"]
+    if not rows:
+        raise SystemExit(f"no finished {args.schedule} runs in {precision} under {args.work_dir}")
+    sched = SCHEDULES[args.schedule]
+    name = f"cifar10_lt_{args.schedule}"
+    title = (f"ResNet-32, CIFAR-10-LT r=100, {args.schedule} schedule ({sched['epochs']} epochs), "
+             f"{precision}, seed means")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(RESULTS_DIR / f"{name}.md", (f"{title}\n\n" + markdown_table(table)).encode())
+    write_bytes_atomic(RESULTS_DIR / f"{name}_per_class.png", per_class_figure(curves, counts, title))
+    payload = {"data": {"dataset": "CIFAR-10-LT, imbalance 100 (shared JPEG copy, LDAM-DRW's images)",
+                        "train_class_counts": counts, "num_test": 10000, "groups": GROUPS},
+               "schedule": {"name": args.schedule, "epochs": sched["epochs"], "milestones": sched["milestones"]},
+               "rows": rows, "table": f"{name}.md", "plot": f"{name}_per_class.png"}
+    print(f"wrote {write_result(name, payload)}")
+    print(markdown_table(table))
     return 0
 
 
@@ -189,13 +243,17 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "config"):
+    for name in ("run", "config", "report"):
         p = sub.add_parser(name)
         p.add_argument("--schedule", choices=list(SCHEDULES), default="cpu")
         p.add_argument("--precision", nargs="+", choices=["fp32", "bf16", "fp16"], default=["bf16"])
         p.add_argument("--variant", choices=list(VARIANTS), default=None)
-        if name == "run":
-            p.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
+        if name == "report":
+            p.add_argument("--work-dir", default="runs/cifar10_lt")
+            p.set_defaults(func=_cmd_report)
+        elif name == "run":
+            p.add_argument("--rows", nargs="+", choices=[*ROWS, *BTM_ROWS], default=[*ROWS, *BTM_ROWS],
+                           help="default: every row (a BTM row after its stage-1 row)")
             p.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the schedule's")
             p.add_argument("--root", default=os.environ.get("LTZOO_CIFAR10_JPEG"))
             p.add_argument("--work-dir", default="runs/cifar10_lt", help="run folders (keep outside the repository)")

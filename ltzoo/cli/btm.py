@@ -9,16 +9,18 @@ __all__ = ['add_parser']
 
 
 def _cmd_btm(args: argparse.Namespace) -> int:
+    from ltzoo.data.in_memory import held_dataset
     from ltzoo.engine.data import build_datasets
     from ltzoo.engine.eval_checkpoint import load_for_eval
-    from ltzoo.hub import metrics_block
-    from ltzoo.hub.save import save_pretrained
     from ltzoo.recipes.btm import BTMConfig, describe_fc_stage, report_table, train_btm
+    from ltzoo.recipes.btm_save import save_btm_model
 
     model, cfg, counts = load_for_eval(args.stage1, device=args.device)
     if cfg is None:
         raise ValueError(f"{args.stage1} records no training recipe, so its data cannot be rebuilt")
     train_set, test_set, name = build_datasets(cfg)
+    # image folders decoded once and held in memory (BTM reads the training set many times); same augmentation
+    train_set, test_set = held_dataset(train_set) or train_set, held_dataset(test_set) or test_set
     las = {k: v for k, v in (("eps_head", args.eps_head), ("eps_tail", args.eps_tail), ("shape", args.las_shape))
            if v is not None}
     btm = BTMConfig(num_subsets=args.subsets, per_class=args.per_class, finetune_epochs=args.epochs,
@@ -28,16 +30,11 @@ def _cmd_btm(args: argparse.Namespace) -> int:
                     posttrain=args.posttrain, posttrain_batch_size=args.posttrain_batch_size,
                     posttrain_shift_bn=not args.no_shift_bn, posttrain_lws=not args.no_lws,
                     posttrain_reinit=args.posttrain_reinit, posttrain_loss_args=las,
-                    mixer=None if args.mixer == "none" else args.mixer)
+                    mixer=None if args.mixer == "none" else args.mixer, precision=args.precision)
     result = train_btm(model.train(), train_set, test_set, counts, btm, output_dir=args.out,
                        stage1_recipe=cfg.to_dict())
     report = result["report"]
-    final = report.get("posttrained", report["merged"])
-    save_pretrained(result["model"], Path(args.out) / "model", metrics=metrics_block(final, name, "test"),
-                    per_class=final["per_class"], class_counts=counts, extra_metrics={"stage1": {
-                        k: report["stage1"][k] for k in ("top1", "many", "medium", "few", "hmean", "gmean", "lowest")}},
-                    recipe={"stage1": cfg.to_dict(), "btm": report["config"], "fc_stage": report["fc_stage"],
-                            "posttrain": report.get("posttrain")})
+    save_btm_model(result, Path(args.out) / "model", cfg.to_dict(), counts, name)
     print(describe_fc_stage(report["fc_stage"]))
     print(report_table(report))
     print(f"BTM model: {Path(args.out) / 'model'}")
@@ -74,5 +71,7 @@ def add_parser(sub: Any) -> None:
                    help="label-aware smoothing shape (default concave)")
     p.add_argument("--recalibrate-bn", action="store_true", help="re-estimate BatchNorm statistics of the merge")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="autocast dtype of the fine-tunes and the post-training (bf16: CPUs with bf16 and GPUs)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_btm)

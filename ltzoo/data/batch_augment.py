@@ -20,7 +20,7 @@ from torchvision import transforms as T
 
 from ltzoo.data.transforms import TensorRandomCrop
 
-__all__ = ["BatchAugment", "batch_augment_for"]
+__all__ = ["BatchAugment", "ImageAugment", "batch_augment_for"]
 
 
 class BatchAugment:
@@ -108,15 +108,36 @@ class BatchAugment:
                 f"mean={self.mean}, std={self.std}, fill={self.fill})")
 
 
+class ImageAugment:
+    """A :class:`BatchAugment` applied to one ``(C, H, W)`` image: a per-sample transform of held images.
+
+    Args:
+        augment: The batched augmentation (torch's global generator draws its random numbers).
+    """
+
+    def __init__(self, augment: BatchAugment) -> None:
+        if not isinstance(augment, BatchAugment):
+            raise TypeError(f"augment must be a BatchAugment, got {type(augment).__name__}")
+        self.augment = augment
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.augment(image[None])[0]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.augment!r})"
+
+
 def batch_augment_for(transform: Any) -> BatchAugment | None:
     """The batched equivalent of a per-sample transform, or None when it is not one ltzoo recognises.
 
-    Recognised: None (images used as stored); :class:`~ltzoo.data.transforms.TensorRandomCrop`;
+    Recognised: None (images used as stored); :class:`ImageAugment`; :class:`~ltzoo.data.transforms.TensorRandomCrop`;
     a ``Compose`` of optional ``RandomCrop(size, padding)`` (constant padding, no ``pad_if_needed``),
     optional ``RandomHorizontalFlip(0.5)``, then ``ToTensor`` and optional ``Normalize``.
     """
     if transform is None:
         return BatchAugment()
+    if isinstance(transform, ImageAugment):
+        return transform.augment
     if isinstance(transform, TensorRandomCrop):
         return BatchAugment(transform.size, transform.padding, flip=False, fill=transform.fill)
     if not isinstance(transform, T.Compose):

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from ltzoo.data.base import LongTailedSubset, TensorImageDataset
-from ltzoo.data.batch_augment import BatchAugment, batch_augment_for
+from ltzoo.data.batch_augment import BatchAugment, ImageAugment, batch_augment_for
 
-__all__ = ["InMemoryImages", "in_memory_images", "decode_image_files", "decoded_cache_dir", "CACHE_ENV",
+__all__ = ["InMemoryImages", "in_memory_images", "held_dataset", "decode_image_files", "decoded_cache_dir", "CACHE_ENV",
            "DECODE_VERSION"]
 
 CACHE_ENV = "LTZOO_CACHE"
@@ -163,3 +163,28 @@ def in_memory_images(dataset: Any, max_bytes: int = DEFAULT_MAX_BYTES, cache_dir
     except ValueError:
         return None  # images of different sizes: per-sample path
     return None if images is None else InMemoryImages(images, targets, augment)
+
+
+def held_dataset(dataset: Any, max_bytes: int = DEFAULT_MAX_BYTES, cache_dir: str | os.PathLike | None = "auto",
+                 progress: bool = False) -> TensorImageDataset | None:
+    """The dataset with its images decoded once and held in memory, for per-sample loaders.
+
+    Items are the same distribution as the original's (each image passes the dataset's augmentation,
+    redone as tensor ops by :class:`~ltzoo.data.batch_augment.ImageAugment`), without decoding a
+    file per item. Useful for recipes that read a small image folder many times (BTM's fine-tunes
+    and post-training on CIFAR).
+
+    Args:
+        dataset: As :func:`in_memory_images`.
+        max_bytes, cache_dir, progress: As :func:`in_memory_images`.
+
+    Returns:
+        A :class:`~ltzoo.data.base.TensorImageDataset` of uint8 images with the same ``targets``,
+        ``classes`` and ``group_split``, or None when the dataset cannot be held.
+    """
+    held = in_memory_images(dataset, max_bytes, cache_dir, progress)
+    if held is None:
+        return None
+    classes = getattr(dataset, "classes", None) or [str(c) for c in range(int(held.targets.max()) + 1)]
+    return TensorImageDataset(held.images, held.targets.numpy(), classes, ImageAugment(held.augment),
+                              getattr(dataset, "group_split", None))

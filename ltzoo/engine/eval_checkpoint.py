@@ -57,6 +57,8 @@ def load_for_eval(path: str | Path, ema: bool = False,
         model = create_model(f"local-dir:{folder.resolve()}", pretrained=True)
         pc = model.pretrained_cfg
         recipe = pc.get("recipe")
+        if isinstance(recipe, dict) and isinstance(recipe.get("stage1"), dict):
+            recipe = recipe["stage1"]  # a BTM model records {"stage1": its stage-1 run's config, "btm": ...}
         cfg = TrainConfig.from_dict(recipe) if isinstance(recipe, dict) else None
         counts = pc.get("class_counts")
         if counts is None:

@@ -33,10 +33,18 @@ class FrozenBackboneForward(nn.Module):
         shift_bn: Keep the backbone's BatchNorm in train mode while training, so its running statistics
             are re-estimated on these batches (MiSLAS / BTM ``shift_bn``); otherwise it stays in eval mode.
         scale: An optional module applied to the head's logits (e.g. learnable weight scaling), trained too.
+        precision: "fp32", "bf16" or "fp16": the backbone's forward runs under ``torch.autocast`` in that
+            dtype; its features are cast back to fp32, so the head and the loss compute in fp32.
     """
 
-    def __init__(self, model: nn.Module, shift_bn: bool = False, scale: nn.Module | None = None) -> None:
+    def __init__(self, model: nn.Module, shift_bn: bool = False, scale: nn.Module | None = None,
+                 precision: str = "fp32") -> None:
         super().__init__()
+        from ltzoo.engine.objective import AUTOCAST_DTYPES
+
+        if precision not in AUTOCAST_DTYPES:
+            raise ValueError(f"precision must be one of {tuple(AUTOCAST_DTYPES)}, got {precision!r}")
+        self.autocast_dtype = AUTOCAST_DTYPES[precision]
         self.model = model
         self.head = model.get_classifier()
         self.scale = scale
@@ -51,8 +59,9 @@ class FrozenBackboneForward(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
-        with torch.no_grad():
-            f = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        with torch.no_grad(), torch.autocast(device_type=x.device.type, dtype=self.autocast_dtype or torch.float32,
+                                             enabled=self.autocast_dtype is not None):
+            f = self.model.forward_head(self.model.forward_features(x), pre_logits=True).float()
         if features:
             return f
         logits = self.head(f)

@@ -132,7 +132,7 @@ def finetune_on_subset(model: nn.Module, train_set: Any, indices: np.ndarray, cf
         if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
             raise ValueError(f"total_steps must be an integer >= 1 or None, got {total_steps!r}")
         epochs, scheduler = math.ceil(total_steps / len(loader)), build_scheduler(optimizer, "cosine", 1, total_steps)
-    forward = TrainForward(tuned)
+    forward = TrainForward(tuned, cfg.precision)
     mix_gen = torch.Generator().manual_seed(seed * 7919 + 17)
     done = 0
     with torch.random.fork_rng(devices=[]):
@@ -180,7 +180,7 @@ def posttrain_model(model: nn.Module, train_set: Any, test_set: Any, class_count
         shift_bn=cfg.posttrain_shift_bn, lws=cfg.posttrain_lws, loss=cfg.posttrain_loss,
         loss_args=cfg.posttrain_loss_args, samples_per_class=cfg.posttrain_samples_per_class,
         mixer=cfg.posttrain_mixer, mixer_args=cfg.posttrain_mixer_args, reinit=cfg.posttrain_reinit,
-        class_counts=class_counts, seed=cfg.seed, progress=progress)
+        class_counts=class_counts, seed=cfg.seed, progress=progress, precision=cfg.precision)
     return {**info, "lr": cfg.posttrain_lr, "classifier_lr": cfg.posttrain_lr * cfg.posttrain_lr_factor,
             "shift_bn": cfg.posttrain_shift_bn, "lws": cfg.posttrain_lws, **out}
 
@@ -197,7 +197,7 @@ def _evaluate(model: nn.Module, test_set: Any, class_counts: Sequence[float], cf
 
 
 # BTMConfig fields (besides finetune_*) that change a fine-tuned model: part of its cache key
-_FINETUNE_FIELDS = ("per_class", "weight_decay", "momentum", "batch_size", "loss", "loss_args", "seed")
+_FINETUNE_FIELDS = ("per_class", "weight_decay", "momentum", "batch_size", "loss", "loss_args", "seed", "precision")
 
 
 def _finetuned_states(model: nn.Module, train_set: Any, subsets: list[np.ndarray], cfg: BTMConfig,
@@ -280,7 +280,8 @@ def train_btm(model: nn.Module, train_set: Any, test_set: Any, class_counts: Seq
     Returns:
         ``{"report": {"config", "class_counts", "stage1", "fc_stage", ["after_fc_stage"], "finetune",
         "finetuned": [...], "merged", ["posttrain", "posttrained"]}, "model": the post-trained
-        merged model, "merged_state": the merged state dict}``.
+        merged model, "merged_state": the merged state dict, "base": the model the subsets were
+        fine-tuned from (stage 1, or its copy after the FC stage)}``.
     """
     cfg = cfg or BTMConfig()
     init_distributed()
@@ -320,7 +321,7 @@ def train_btm(model: nn.Module, train_set: Any, test_set: Any, class_counts: Seq
         report["posttrained"] = _evaluate(merged, test_set, counts, cfg)
     if out is not None and is_main_process():
         write_json(out / "btm_report.json", report)
-    return {"report": report, "model": merged, "merged_state": merged_state}
+    return {"report": report, "model": merged, "merged_state": merged_state, "base": base}
 
 
 def report_table(report: dict[str, Any]) -> str:

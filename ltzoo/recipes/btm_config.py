@@ -66,6 +66,8 @@ class BTMConfig:
         posttrain_samples_per_class: Class-aware sampler's samples per class visit (4).
     Args (run):
         seed: Seeds the subsets, the fine-tuning, the FC stage and the post-training.
+        precision: "fp32" (default), "bf16" or "fp16": autocast dtype of the fine-tunes' and the
+            post-training's forward passes (outputs cast to fp32 before every loss).
         group_ranges: Explicit many/medium/few class-index ranges for the report (None: the test set's
             ``group_split``, e.g. CIFAR-10-LT's [0,2] / [3,6] / [7,9]).
     """
@@ -102,8 +104,11 @@ class BTMConfig:
     posttrain_samples_per_class: int = 4
     seed: int = 0
     group_ranges: dict[str, Sequence[int]] | None = field(default=None)
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be one of ('fp32', 'bf16', 'fp16'), got {self.precision!r}")
         for name in ("num_subsets", "per_class", "finetune_epochs", "batch_size", "fc_epochs", "posttrain_batch_size",
                      "posttrain_samples_per_class"):
             _check_int(self, name, 1)

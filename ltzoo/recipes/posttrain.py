@@ -79,6 +79,7 @@ def posttrain_classifier(
     seed: int = 0,
     num_workers: int = 0,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Post-train ``model``'s classifier on its frozen backbone, MiSLAS-style; the model changes in place.
 
@@ -104,6 +105,7 @@ def posttrain_classifier(
         seed: Seeds the sampler, the mixer and any re-initialisation.
         num_workers: Loader workers.
         progress: tqdm bar over the epochs.
+        precision: "fp32" (default), "bf16" or "fp16": autocast dtype of the frozen backbone's forward.
 
     Returns:
         ``{"lws_scale": the learned (K,) scale as a list (None without LWS), "steps": SGD steps,
@@ -153,7 +155,7 @@ def posttrain_classifier(
             raise ValueError("the classifier has no trainable parameter and lws=False: nothing to post-train")
         optimizer = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
         base_lrs = [g["lr"] for g in optimizer.param_groups]
-        forward = wrap_ddp(FrozenBackboneForward(model, shift_bn=shift_bn, scale=scaler), device)
+        forward = wrap_ddp(FrozenBackboneForward(model, shift_bn=shift_bn, scale=scaler, precision=precision), device)
         mix = B.build_mixer(mixer, mixer_args)
         mix_gen = torch.Generator().manual_seed(seed * 7919 + 29 + rank)
         for epoch in tqdm(range(epochs), desc="post-training", disable=not progress, leave=False):

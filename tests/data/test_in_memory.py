@@ -72,3 +72,31 @@ def test_tensor_sets_are_held_as_they_are_and_unknown_transforms_are_not(tmp_pat
     assert in_memory_images(imagenet_style) is None
     assert in_memory_images(create_dataset("imagefolder_lt", root=root, imb_ratio=1, transform="cifar"),
                             max_bytes=100) is None  # too large to hold
+
+
+def test_held_dataset_items_match_the_per_sample_pipeline(tmp_path):
+    from ltzoo.data.in_memory import held_dataset
+
+    root = _tree(tmp_path / "data")
+    test = create_dataset("imagefolder_lt", root=root, split="test", transform="cifar")
+    held_test = held_dataset(test)
+    assert held_test.targets == test.targets and held_test.class_counts == test.class_counts
+    for i in (0, 7, 11):  # the test transform is deterministic: equal to torchvision's to float rounding
+        torch.testing.assert_close(held_test[i][0], test[i][0], rtol=0, atol=1e-6)
+    train = create_dataset("imagefolder_lt", root=root, imb_ratio=1, transform="cifar")
+    held_train = held_dataset(train)
+    # every augmented draw of a training item is one of its 81 crops x 2 flips (zero padding, then normalised)
+    norm = held_train.images[2:3].float().div(255)
+    mean = torch.tensor((0.4914, 0.4822, 0.4465))[:, None, None]
+    std = torch.tensor((0.2023, 0.1994, 0.2010))[:, None, None]
+    padded = torch.nn.functional.pad(norm, (4, 4, 4, 4))[0]
+    candidates = [(c[:, t:t + 32, l:l + 32] - mean) / std for t in range(9) for l in range(9)
+                  for c in (padded, padded.flip(2))]
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(40):
+        x, y = held_train[2]
+        match = [k for k, cand in enumerate(candidates) if torch.allclose(x, cand, atol=1e-5)]
+        assert match and y == train.targets[2]
+        seen.add(match[0] % 2)
+    assert seen == {0, 1}  # both flip states occur

@@ -117,6 +117,11 @@ def test_btm_command_from_a_run_folder(tmp_path):
     report = json.loads((out / "btm_report.json").read_text())
     assert metrics["top1"] == pytest.approx(report["posttrained"]["top1"])
     assert model.pretrained_cfg["extra_metrics"]["stage1"]["top1"] == pytest.approx(report["stage1"]["top1"])
+    # `ltzoo eval` rebuilds the test set from the stage-1 recipe the BTM model records
+    assert main(["eval", str(out / "model"), "--no-plot"]) == 0
+    evaluated = json.loads((out / "model" / "eval_metrics.json").read_text())
+    assert evaluated["top1"] == pytest.approx(report["posttrained"]["top1"])
+    assert evaluated["hmean"] == pytest.approx(report["posttrained"]["hmean"])
 
 
 class _CountingSet(torch.utils.data.Dataset):
