@@ -1,0 +1,102 @@
+"""The CIFAR-10-LT table's rows and its seed statistics (benchmarks/cifar10_lt*.py)."""
+import json
+import statistics
+
+import pytest
+
+from benchmarks.cifar10_lt import BASE, GROUPS, PAPER_TOP1, ROWS, SCHEDULES, VARIANTS, load_runs, row_config, run_dir
+from benchmarks.cifar10_lt_btm import BTM_ROWS, btm_verdict
+from benchmarks.cifar10_lt_report import markdown_table, paired_difference, seed_stats, summarize_group
+
+
+@pytest.mark.parametrize("row", list(ROWS))
+def test_every_row_is_a_valid_config_of_the_papers_recipe(row):
+    cfg = row_config(row, "full", seed=3, precision="bf16", root="/data")
+    assert (cfg.model, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay) == ("resnet32", 128, 0.1, 0.9, 2e-4)
+    assert (cfg.epochs, cfg.milestones, cfg.eval_every, cfg.warmup_epochs) == (200, [160, 180], 200, 5.0)
+    assert cfg.data_args == {"selection": "random", "seed": 0}  # LDAM-DRW's images, whatever the run seed
+    assert cfg.seed == 3 and cfg.group_ranges == GROUPS and cfg.tag == f"cifar10_lt_r100_{row}"
+    if row.startswith("bmls"):
+        assert cfg.sampler == "bmls" and cfg.mixer == "mixup" and cfg.mixer_args == {"alpha": 1.0}
+    cpu = row_config(row, "cpu", seed=0)
+    assert (cpu.epochs, cpu.milestones) == (30, [24, 27])
+
+
+def test_rows_name_the_components_the_table_says():
+    assert ROWS["ce"] == {"loss": "ce"} and ROWS["la"]["loss"] == "logit_adjusted"
+    assert ROWS["cbs_mixup"]["sampler"] == "class_balanced" and ROWS["etf_dr"]["loss"] == "dot_regression"
+    assert [ROWS[r]["head"] for r in ("bmls_fc", "bmls_ms", "bmls_ms_wetf")] == ["fc", "ms", "ms_wetf"]
+    assert {BTM_ROWS[r]["stage1"] for r in BTM_ROWS} == {"ce_mixup", "la"}
+    assert set(PAPER_TOP1) <= set(ROWS) and "ce" not in PAPER_TOP1  # no paper number for plain CE without mixup
+    assert SCHEDULES["cpu"]["seeds"] == [0, 1, 2] and SCHEDULES["full"]["seeds"] == [0]
+    cfg = row_config("bmls_ms_wetf", "cpu", 0, variant="feature_norm")
+    assert cfg.model_args == VARIANTS["feature_norm"]["model_args"] == {"head_args": {"feature_norm": True}}
+    assert BASE["imb_ratio"] == 100
+
+
+def test_bad_rows_and_schedules_are_refused():
+    with pytest.raises(ValueError, match="row must be one of"):
+        row_config("bmls", "cpu", 0)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        row_config("ce", "long", 0)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        row_config("ce", "cpu", 0, variant="norm")
+
+
+def _run(row, seed, top1, hmean, precision="bf16", variant=None, per_class=None):
+    m = {"top1": top1, "many": 90.0, "medium": 70.0, "few": 50.0 + seed, "hmean": hmean, "gmean": hmean + 1,
+         "lowest": 30.0}
+    return {"row": row, "variant": variant, "seed": seed, "precision": precision, "metrics": m, "train_s": 100.0 + seed,
+            "per_class": per_class or [float(seed)] * 10, "class_counts": [5000] * 10}
+
+
+def test_seed_statistics_match_the_standard_library():
+    values = [71.2, 73.9, 72.4]
+    s = seed_stats(values)
+    assert s["mean"] == round(statistics.mean(values), 2) and s["std"] == round(statistics.stdev(values), 2)
+    assert (s["min"], s["max"], s["n"]) == (71.2, 73.9, 3)
+    assert seed_stats([5.0])["std"] == 0.0
+
+
+def test_paired_difference_uses_only_shared_seeds():
+    a = [_run("ce", 0, 70.0, 60.0), _run("ce", 1, 72.0, 61.0), _run("ce", 2, 74.0, 62.0)]
+    b = [_run("ce", 0, 69.0, 60.5), _run("ce", 2, 75.0, 61.0)]
+    d = paired_difference(a, b, "top1")
+    assert d["seeds"] == [0, 2] and d["differences"] == [1.0, -1.0] and d["mean_difference"] == 0.0
+    assert (d["mean_a"], d["mean_b"]) == (72.0, 72.0)
+    with pytest.raises(ValueError, match="no seed"):
+        paired_difference(a, [_run("ce", 7, 1.0, 1.0)], "top1")
+
+
+def test_summary_table_and_per_class_means():
+    runs = [_run("ce", 0, 70.0, 60.0), _run("ce", 1, 72.0, 62.0)]
+    s = summarize_group(runs)
+    assert s["stats"]["top1"]["mean"] == 71.0 and s["per_class_mean"] == [0.5] * 10 and s["train_s"] == [100.0, 101.0]
+    table = markdown_table([("CE", s, "–")])
+    lines = table.strip().splitlines()
+    assert lines[0].startswith("| method | top-1 | many | medium | few | H-mean | G-mean | lowest |")
+    assert lines[2].startswith("| CE | 71.0 ± 1.4 |") and lines[2].endswith("| 2 | – |")
+
+
+def test_finished_runs_are_read_from_their_folders(tmp_path):
+    for seed in (0, 1):
+        folder = run_dir(tmp_path, "cpu", "ce", seed, "bf16")
+        folder.mkdir(parents=True)
+        (folder / "done.json").write_text(json.dumps(_run("ce", seed, 70.0 + seed, 60.0)))
+    run_dir(tmp_path, "cpu", "la", 0, "bf16").mkdir(parents=True)  # unfinished: no done.json
+    runs = load_runs(tmp_path, "cpu")
+    assert [(r["row"], r["seed"]) for r in runs] == [("ce", 0), ("ce", 1)]
+    assert run_dir(tmp_path, "cpu", "bmls_ms_wetf", 1, "fp32", "feature_norm").name == "seed1_fp32"
+    assert run_dir(tmp_path, "cpu", "bmls_ms_wetf", 1, "fp32", "feature_norm").parent.name == "bmls_ms_wetf+feature_norm"
+
+
+def test_btm_verdict_compares_with_the_best_control():
+    def rec(seed, btm_h, btm_t, ctrl_h):
+        ctrl = {"top1": 80.0, "hmean": ctrl_h, "few": 60.0}
+        return {"seed": seed, "metrics": {"top1": btm_t, "hmean": btm_h, "few": 61.0},
+                "stage1_metrics": {"top1": 75.0, "hmean": 50.0, "few": 40.0},
+                "controls": {"posttrain_only": ctrl, "full_lt_finetune": {**ctrl, "hmean": ctrl_h - 5},
+                             "one_subset_finetune": ctrl}}
+    assert btm_verdict([rec(0, 70.0, 79.5, 69.0), rec(1, 72.0, 79.5, 69.0)])["holds"]
+    assert not btm_verdict([rec(0, 70.0, 78.5, 69.0)])["holds"]  # top-1 more than 1 point below the best control
+    assert not btm_verdict([rec(0, 68.0, 80.0, 69.0)])["holds"]  # H-mean below a control's
