@@ -198,7 +198,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from benchmarks._common import RESULTS_DIR, write_result
-    from benchmarks.cifar10_lt_report import group_runs, markdown_table, per_class_figure, summarize_group
+    from benchmarks.cifar10_lt_btm import CONTROLS, btm_verdict
+    from benchmarks.cifar10_lt_btm import LABELS as BTM_LABELS
+    from benchmarks.cifar10_lt_report import group_runs, markdown_table, per_class_figure, seed_stats, summarize_group
     from ltzoo.files import write_bytes_atomic
 
     groups = group_runs(load_runs(args.work_dir, args.schedule))
@@ -216,6 +218,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
         table.append((LABELS[row], summary, "–" if paper is None else f"{paper[0]:.1f}"))
         curves.append((LABELS[row], summary["per_class_mean"]))
         counts = runs[0]["class_counts"]
+    for row, label in BTM_LABELS.items():
+        runs = groups.get((row, None, precision))
+        if not runs:
+            continue
+        summary = summarize_group(runs)
+        rows[row] = {"label": label, "precision": precision, **summary, "paper_top1": None,
+                     "stage1_row": BTM_ROWS[row]["stage1"], "fc_stage_ran": [r["fc_stage"]["ran"] for r in runs],
+                     "finetune_steps_total": runs[0]["finetune_steps_total"],
+                     "controls_per_seed": [{"seed": r["seed"], **r["controls"]} for r in runs],
+                     "verdict": btm_verdict(runs), "config": runs[0]["config"]}
+        table.append((label, summary, "–"))
+        for control in CONTROLS:
+            stats = {k: seed_stats([r["controls"][control][k] for r in runs]) for k in METRICS}
+            table.append((f"&nbsp;&nbsp;control: {control.replace('_', ' ')}", {"stats": stats, "seeds": summary["seeds"]},
+                          "–"))
+        curves.append((label, summary["per_class_mean"]))
     if not rows:
         raise SystemExit(f"no finished {args.schedule} runs in {precision} under {args.work_dir}")
     sched = SCHEDULES[args.schedule]

@@ -100,3 +100,31 @@ def test_btm_verdict_compares_with_the_best_control():
     assert btm_verdict([rec(0, 70.0, 79.5, 69.0), rec(1, 72.0, 79.5, 69.0)])["holds"]
     assert not btm_verdict([rec(0, 70.0, 78.5, 69.0)])["holds"]  # top-1 more than 1 point below the best control
     assert not btm_verdict([rec(0, 68.0, 80.0, 69.0)])["holds"]  # H-mean below a control's
+
+
+def test_report_writes_the_result_table_and_plot(tmp_path, monkeypatch):
+    import benchmarks._common as common
+    from benchmarks.cifar10_lt import main
+
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    work = tmp_path / "runs"
+    ctrl = {"top1": 70.0, "many": 90.0, "medium": 70.0, "few": 50.0, "hmean": 55.0, "gmean": 60.0, "lowest": 30.0}
+    for seed in (0, 1):
+        for row in ("ce", "btm_la"):
+            rec = _run(row, seed, 70.0 + seed, 60.0 + seed, per_class=[50.0 + c for c in range(10)])
+            if row == "btm_la":
+                rec.update(fc_stage={"ran": True}, finetune_steps_total=300, stage1_metrics=ctrl, config={},
+                           controls={c: ctrl for c in ("posttrain_only", "full_lt_finetune", "one_subset_finetune")})
+            else:
+                rec["config"] = {"loss": "ce"}
+            folder = run_dir(work, "cpu", row, seed, "bf16")
+            folder.mkdir(parents=True)
+            (folder / "done.json").write_text(json.dumps(rec))
+    assert main(["report", "--schedule", "cpu", "--work-dir", str(work)]) == 0
+    result = json.loads((tmp_path / "results" / "cifar10_lt_cpu.json").read_text())
+    assert set(result["rows"]) == {"ce", "btm_la"}
+    assert result["rows"]["ce"]["stats"]["top1"]["mean"] == 70.5 and result["rows"]["ce"]["seeds"] == [0, 1]
+    assert result["rows"]["btm_la"]["verdict"]["holds"]  # H-mean 60.5 > every control's 55, top-1 above theirs
+    table = (tmp_path / "results" / "cifar10_lt_cpu.md").read_text()
+    assert "| CE | 70.5 ± 0.7 |" in table and "control: full lt finetune" in table
+    assert (tmp_path / "results" / "cifar10_lt_cpu_per_class.png").read_bytes()[:4] == b"\x89PNG"
