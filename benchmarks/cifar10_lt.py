@@ -15,6 +15,7 @@ of ``ltzoo eval`` on the saved model, the training seconds summed over restarts 
     python -m benchmarks.cifar10_lt run --schedule cpu --rows ce bmls_ms --seeds 0 1 2 --precision bf16
     python -m benchmarks.cifar10_lt report --schedule cpu      # result JSON, markdown table, per-class plot
     python -m benchmarks.cifar10_lt config --row bmls_ms --schedule full   # the row's TrainConfig as JSON
+    python -m benchmarks.cifar10_lt publish --schedule full    # model_cards/<arch.tag>/ + published.json
 """
 from __future__ import annotations
 
@@ -252,6 +253,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from benchmarks.cifar10_lt_publish import publish_row
+
+    seed = SCHEDULES[args.schedule]["seeds"][0]
+    for row in args.rows:
+        out = publish_row(row, args.work_dir, args.schedule, seed, args.precision[0])
+        print(f"{row}: {out}")
+    print("now update ltzoo/cli/names.py's 'pretrained' entry (see its docstring) and run the tests")
+    return 0
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     cfg = row_config(args.row, args.schedule, args.seed, args.precision[0], args.variant)
     print(json.dumps({k: v for k, v in cfg.to_dict().items() if v is not None}, indent=1))
@@ -261,14 +273,16 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "config", "report"):
+    for name in ("run", "config", "report", "publish"):
         p = sub.add_parser(name)
         p.add_argument("--schedule", choices=list(SCHEDULES), default="cpu")
         p.add_argument("--precision", nargs="+", choices=["fp32", "bf16", "fp16"], default=["bf16"])
         p.add_argument("--variant", choices=list(VARIANTS), default=None)
-        if name == "report":
+        if name in ("report", "publish"):
             p.add_argument("--work-dir", default="runs/cifar10_lt")
-            p.set_defaults(func=_cmd_report)
+            p.set_defaults(func=_cmd_report if name == "report" else _cmd_publish)
+            if name == "publish":
+                p.add_argument("--rows", nargs="+", choices=[*ROWS, *BTM_ROWS], default=[*ROWS, *BTM_ROWS])
         elif name == "run":
             p.add_argument("--rows", nargs="+", choices=[*ROWS, *BTM_ROWS], default=[*ROWS, *BTM_ROWS],
                            help="default: every row (a BTM row after its stage-1 row)")

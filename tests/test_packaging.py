@@ -44,3 +44,9 @@ def test_fidelity_wheel_ships_license_with_spdx_metadata(wheel):
         meta = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: Apache-2.0" in meta
     assert "SetuptoolsDeprecationWarning" not in log and "License classifiers are deprecated" not in log
+
+
+def test_wheel_ships_the_published_weights_registry(wheel):
+    path, _ = wheel
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read("ltzoo/hub/published.json") == (ROOT / "ltzoo" / "hub" / "published.json").read_bytes()

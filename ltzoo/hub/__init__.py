@@ -28,6 +28,7 @@ from ltzoo.hub.load import LocalCopyWarning
 from ltzoo.hub.push import push_folder, push_to_hub
 from ltzoo.hub.records import METRIC_KEYS, METRICS_FIELDS, check_metrics, metrics_block
 from ltzoo.hub.save import config_for_model, config_json, save_pretrained
+from ltzoo.hub.published import register_published
 
 __all__ = [
     "PretrainedConfig", "PRETRAINED", "register_pretrained", "unregister_pretrained", "get_pretrained_config",
@@ -35,3 +36,5 @@ __all__ = [
     "check_metrics", "metrics_block", "save_pretrained", "config_for_model", "config_json", "push_to_hub",
     "push_folder", "build_card", "check_safetensors_file", "read_safetensors", "LocalCopyWarning",
 ]
+
+register_published()  # the weights ltzoo publishes (published.json), by "arch.tag" name
