@@ -20,7 +20,7 @@ def measure(precision: str, compiled: bool, steps: int) -> dict:
     import torch
 
     import ltzoo
-    from benchmarks._common import peak_rss_mb
+    from benchmarks._common import peak_rss_mb, time_call
     from ltzoo.engine.objective import TrainForward
 
     torch.manual_seed(0)
@@ -40,14 +40,9 @@ def measure(precision: str, compiled: bool, steps: int) -> dict:
     step()
     step()
     warmup = time.perf_counter() - t0
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    times.sort()
+    timed = time_call(step, repeats=steps, warmup=0)
     return {"precision": precision, "channels_last": True, "compiled": compiled, "first_two_steps_s": warmup,
-            "step_s": times[len(times) // 2], "min_step_s": times[0], "steps": steps, "peak_rss_mb": peak_rss_mb()}
+            "step_s": timed["median_s"], "min_step_s": timed["min_s"], "steps": steps, "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:
