@@ -145,7 +145,9 @@ class WETFHead(nn.Module):
     No global scale factor: s (initialised to ones) sets each class vector's length. Appendix F
     does not say whether the features still pass the ETF head's BatchNorm + L2 normalisation:
     ``feature_norm=False`` (the default, the literal reading) uses the pooled features as they
-    come; ``feature_norm=True`` normalises them as the "etf" head does.
+    come; ``feature_norm=True`` normalises them as the "etf" head does. On CIFAR-10-LT (BMLS +
+    MS-WETF, 30 epochs, 2 seeds) the two are within the seed spread (benchmarks/results/
+    wetf_feature_norm.json), so the literal reading stays the default.
 
     Args:
         in_features: Pooled feature dimension D (>= num_classes).
