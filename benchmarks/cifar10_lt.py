@@ -145,6 +145,7 @@ def train_row(row: str, schedule: str, seed: int, precision: str, work_dir: str 
         The run's ``done.json`` record.
     """
     from ltzoo.engine.data import build_datasets
+    from ltzoo.engine.distributed import resolve_device
     from ltzoo.engine.eval_checkpoint import evaluate_checkpoint
     from ltzoo.files import write_bytes_atomic
     from ltzoo.recipes.supervised import train_supervised
@@ -162,7 +163,7 @@ def train_row(row: str, schedule: str, seed: int, precision: str, work_dir: str 
     if result["stopped"] or result["epochs_done"] < cfg.epochs:
         raise RuntimeError(f"{folder} stopped after {result['epochs_done']} of {cfg.epochs} epochs")
     summary = evaluate_checkpoint(folder / "model", data_root=root, out=folder / "eval_metrics.json",
-                                  plot=None, device=str(device if device != "auto" else "cpu"))
+                                  plot=None, device=str(resolve_device(device)))
     record = {"row": row, "variant": variant, "schedule": schedule, "seed": seed, "precision": precision,
               "train_s": round(train_s, 1), "epochs": cfg.epochs,
               "eval_command": f"ltzoo eval {folder / 'model'} --root <cifar10-jpeg>",
@@ -179,6 +180,8 @@ def load_runs(work_dir: str | os.PathLike, schedule: str) -> list[dict[str, Any]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from ltzoo.engine.distributed import resolve_device
+
     if not args.root:
         raise SystemExit("--root (or LTZOO_CIFAR10_JPEG) must name the CIFAR-10 JPEG tree")
     seeds = args.seeds if args.seeds is not None else SCHEDULES[args.schedule]["seeds"]
@@ -187,7 +190,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             for precision in args.precision:
                 if row in BTM_ROWS:
                     rec = train_btm_row(row, args.schedule, seed, precision, args.work_dir, args.root,
-                                        "cpu" if args.device == "auto" else args.device)
+                                        str(resolve_device(args.device)))
                 else:
                     rec = train_row(row, args.schedule, seed, precision, args.work_dir, args.root, args.variant,
                                     args.threads, args.device)

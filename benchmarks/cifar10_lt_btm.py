@@ -70,7 +70,7 @@ def train_btm_row(row: str, schedule: str, seed: int, precision: str, work_dir: 
     from ltzoo.engine.eval_checkpoint import evaluate_checkpoint, load_for_eval
     from ltzoo.files import write_bytes_atomic
     from ltzoo.merge import balanced_subsets
-    from ltzoo.recipes.btm import BTMConfig, finetune_steps, posttrain_model, resolve_mixer, train_btm
+    from ltzoo.recipes.btm import BTMConfig, posttrain_model, resolve_mixer, train_btm
     from ltzoo.recipes.btm_save import save_btm_model
 
     folder = run_dir(work_dir, schedule, row, seed, precision)
@@ -95,8 +95,8 @@ def train_btm_row(row: str, schedule: str, seed: int, precision: str, work_dir: 
     save_btm_model(result, folder / "model", cfg.to_dict(), counts, name)
     btm_s = time.perf_counter() - start
     subsets = balanced_subsets(train_set.targets, btm_cfg.num_subsets, btm_cfg.per_class, seed=btm_cfg.seed,
-                               num_classes=len(counts))
-    steps = sum(finetune_steps(len(s), btm_cfg) for s in subsets)
+                               num_classes=len(counts))  # the same subsets train_btm drew (seeded); subset 0 is a control
+    steps = sum(report["finetune"]["steps"])  # S: the SGD steps of the N_D fine-tunes together
     mixer = resolve_mixer(btm_cfg, cfg.to_dict())
     controls = {}
     for control in CONTROLS:

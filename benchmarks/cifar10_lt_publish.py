@@ -20,14 +20,14 @@ MODEL_CARDS = ROOT / "model_cards"
 DATASET = "cifar10_lt_r100"
 MIXUP = {"title": "mixup: Beyond Empirical Risk Minimization", "url": "https://arxiv.org/abs/1710.09412"}
 BMLS = {"title": "Balancing Mixed Labels: Mixup Meets Neural Collapse in Imbalanced Learning"}
+BTM = {"title": "Reviving Undersampling for Long-tailed Learning", "url": "https://arxiv.org/abs/2401.16811"}
 PAPERS: dict[str, dict[str, str] | None] = {
     "ce": None, "ce_mixup": MIXUP, "cbs_mixup": MIXUP,
     "la": {"title": "Long-tail learning via logit adjustment", "url": "https://arxiv.org/abs/2007.07314"},
     "etf_dr": {"title": "Inducing Neural Collapse in Imbalanced Learning: Do We Really Need a Learnable "
                         "Classifier at the End of Deep Neural Network?", "url": "https://arxiv.org/abs/2203.09081"},
     "bmls_fc": BMLS, "bmls_ms": BMLS, "bmls_ms_wetf": BMLS,
-    "btm_ce_mixup": {"title": "Reviving Undersampling for Long-tailed Learning", "url": "https://arxiv.org/abs/2401.16811"},
-    "btm_la": {"title": "Reviving Undersampling for Long-tailed Learning", "url": "https://arxiv.org/abs/2401.16811"},
+    "btm_ce_mixup": BTM, "btm_la": BTM,
 }
 _REGISTRY_FIELDS = ("arch", "tag", "num_classes", "head", "head_args", "model_args", "class_counts", "groups",
                     "metrics", "per_class", "extra_metrics", "recipe", "paper", "license", "description")
