@@ -29,7 +29,7 @@ def test_save_is_atomic_and_leaves_no_temporary(tmp_path):
         def __reduce__(self):
             raise RuntimeError("disk full")
 
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match="disk full"):
         save_checkpoint(path, {"a": Boom()})
     assert torch.equal(load_checkpoint(path)["a"], torch.ones(2))  # the old checkpoint survives
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]

@@ -35,8 +35,6 @@ def test_two_process_gloo_run_keeps_ranks_in_step(tmp_path):
 
 
 if __name__ == "__main__":
-    import torch
-
     import ltzoo.recipes.fixmatch as fm
     from ltzoo.engine.distributed import init_distributed, teardown
     from ltzoo.engine.ssl_data import make_ltssl_digits
