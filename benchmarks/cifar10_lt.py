@@ -180,8 +180,6 @@ def load_runs(work_dir: str | os.PathLike, schedule: str) -> list[dict[str, Any]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ltzoo.engine.distributed import resolve_device
-
     if not args.root:
         raise SystemExit("--root (or LTZOO_CIFAR10_JPEG) must name the CIFAR-10 JPEG tree")
     seeds = args.seeds if args.seeds is not None else SCHEDULES[args.schedule]["seeds"]
@@ -189,8 +187,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for row in args.rows:
             for precision in args.precision:
                 if row in BTM_ROWS:
-                    rec = train_btm_row(row, args.schedule, seed, precision, args.work_dir, args.root,
-                                        str(resolve_device(args.device)))
+                    rec = train_btm_row(row, args.schedule, seed, precision, args.work_dir, args.root, args.device)
                 else:
                     rec = train_row(row, args.schedule, seed, precision, args.work_dir, args.root, args.variant,
                                     args.threads, args.device)

@@ -52,13 +52,14 @@ def _control(name: str, base: Any, train_set: Any, subsets: list, steps: int, cf
 
 
 def train_btm_row(row: str, schedule: str, seed: int, precision: str, work_dir: str, root: str,
-                  device: str = "cpu", btm_changes: dict[str, Any] | None = None) -> dict[str, Any]:
+                  device: str = "auto", btm_changes: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run (or resume, or skip when done) one BTM row: BTM, its controls, and the eval of the merged model.
 
     Args:
         row: A name of :data:`BTM_ROWS`.
         schedule, seed, precision: Those of the stage-1 run it starts from.
-        work_dir: The run folders' root; root: the CIFAR-10 JPEG tree; device: where BTM runs.
+        work_dir: The run folders' root; root: the CIFAR-10 JPEG tree; device: where BTM runs ("auto",
+            "cpu", "cuda").
         btm_changes: Other :class:`~ltzoo.recipes.btm.BTMConfig` fields (quick checks only).
 
     Returns:
@@ -67,9 +68,9 @@ def train_btm_row(row: str, schedule: str, seed: int, precision: str, work_dir: 
     from benchmarks.cifar10_lt import GROUPS, run_dir
     from ltzoo.data.in_memory import held_dataset
     from ltzoo.engine.data import build_datasets
+    from ltzoo.engine.distributed import resolve_device
     from ltzoo.engine.eval_checkpoint import evaluate_checkpoint, load_for_eval
     from ltzoo.files import write_bytes_atomic
-    from ltzoo.merge import balanced_subsets
     from ltzoo.recipes.btm import BTMConfig, posttrain_model, resolve_mixer, train_btm
     from ltzoo.recipes.btm_save import save_btm_model
 
@@ -81,6 +82,7 @@ def train_btm_row(row: str, schedule: str, seed: int, precision: str, work_dir: 
     if not (stage1 / "done.json").exists():
         raise RuntimeError(f"{row} needs its finished stage-1 run {stage1} (train it first)")
     folder.mkdir(parents=True, exist_ok=True)
+    device = str(resolve_device(device))
     start = time.perf_counter()
     model, cfg, counts = load_for_eval(stage1 / "model", device=device)
     cfg = cfg.replace(data_root=root)
@@ -94,8 +96,6 @@ def train_btm_row(row: str, schedule: str, seed: int, precision: str, work_dir: 
     report = result["report"]
     save_btm_model(result, folder / "model", cfg.to_dict(), counts, name)
     btm_s = time.perf_counter() - start
-    subsets = balanced_subsets(train_set.targets, btm_cfg.num_subsets, btm_cfg.per_class, seed=btm_cfg.seed,
-                               num_classes=len(counts))  # the same subsets train_btm drew (seeded); subset 0 is a control
     steps = sum(report["finetune"]["steps"])  # S: the SGD steps of the N_D fine-tunes together
     mixer = resolve_mixer(btm_cfg, cfg.to_dict())
     controls = {}
@@ -105,7 +105,7 @@ def train_btm_row(row: str, schedule: str, seed: int, precision: str, work_dir: 
             controls[control] = json.loads(path.read_text())
             continue
         t0 = time.perf_counter()
-        tuned = _control(control, result["base"], train_set, subsets, steps, btm_cfg, mixer)
+        tuned = _control(control, result["base"], train_set, result["subsets"], steps, btm_cfg, mixer)
         posttrain_model(tuned, train_set, test_set, counts, btm_cfg)
         controls[control] = {**_metrics(tuned, test_set, counts, GROUPS), "seconds": round(time.perf_counter() - t0, 1)}
         path.parent.mkdir(exist_ok=True)

@@ -281,7 +281,8 @@ def train_btm(model: nn.Module, train_set: Any, test_set: Any, class_counts: Seq
         ``{"report": {"config", "class_counts", "stage1", "fc_stage", ["after_fc_stage"], "finetune",
         "finetuned": [...], "merged", ["posttrain", "posttrained"]}, "model": the post-trained
         merged model, "merged_state": the merged state dict, "base": the model the subsets were
-        fine-tuned from (stage 1, or its copy after the FC stage)}``.
+        fine-tuned from (stage 1, or its copy after the FC stage), "subsets": the N_D balanced index
+        arrays}``.
     """
     cfg = cfg or BTMConfig()
     init_distributed()
@@ -321,7 +322,7 @@ def train_btm(model: nn.Module, train_set: Any, test_set: Any, class_counts: Seq
         report["posttrained"] = _evaluate(merged, test_set, counts, cfg)
     if out is not None and is_main_process():
         write_json(out / "btm_report.json", report)
-    return {"report": report, "model": merged, "merged_state": merged_state, "base": base}
+    return {"report": report, "model": merged, "merged_state": merged_state, "base": base, "subsets": subsets}
 
 
 def report_table(report: dict[str, Any]) -> str:
