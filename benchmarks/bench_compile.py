@@ -4,9 +4,10 @@ The pure step (forward + backward + SGD on a synthetic batch of 128 already in m
 of ResNet-32 with bf16 autocast + channels_last and in fp32 + channels_last, eager and under
 ``torch.compile`` (inductor, default mode). Each measurement runs in a fresh process; the compiled
 one records its compile time (the first two steps) separately from the timed steps. ltzoo's
-training recipes run eagerly; this decides whether an option to compile would pay on this machine.
+training recipes run eagerly unless ``TrainConfig.compile`` (``ltzoo train --compile``) is set; this
+measures whether setting it pays on this machine.
 
-    python -m benchmarks.bench_compile [--steps 10]
+    python -m benchmarks.bench_compile [--steps 30]
 """
 from __future__ import annotations
 

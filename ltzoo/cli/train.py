@@ -117,6 +117,8 @@ def config_from_args(args: argparse.Namespace, cls: type | None = None):
     values.update(dict(args.set or []))
     if args.no_progress:
         values["progress"] = False
+    if getattr(args, "compile", False):
+        values["compile"] = True
     if cls is TrainConfig and values.get("data") in DEFAULT_IMB_RATIOS and "imb_ratio" not in values:
         values["imb_ratio"] = DEFAULT_IMB_RATIOS[values["data"]]
     cfg = cls.from_dict(values)
@@ -164,6 +166,7 @@ def add_train_parser(sub: Any, name: str, text: str, flags: dict[str, tuple[str,
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run in OUTPUT_DIR (removes only the files ltzoo wrote there)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--compile", action="store_true", help="run the training step through torch.compile")
     p.set_defaults(func=func, flag_table=flags)
 
 

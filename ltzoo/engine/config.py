@@ -87,6 +87,9 @@ class TrainConfig:
             (autocast with a gradient scaler, GPUs only). Model outputs are cast to fp32 before the
             loss, so every loss computes in fp32.
         channels_last: Run conv nets in the channels-last memory format (None: on).
+        compile: Run the training forward (and its backward) through ``torch.compile`` (off by default;
+            measured on 2 CPU cores: 0.92x the eager ResNet-32 step time in fp32, 1.00x in bf16). The
+            saved weights and the evaluation are those of the eager model.
     Attributes (data, for ``ltzoo train`` / ``ltzoo eval``; see ``ltzoo.engine.data``):
         data ("digits", "cifar10", "cifar100", "imagefolder"), data_root, imb_ratio, data_args.
     """
@@ -144,6 +147,7 @@ class TrainConfig:
     data_path: str = "auto"
     precision: str = "fp32"
     channels_last: bool | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -196,7 +200,7 @@ class TrainConfig:
         self.milestones = sorted(int(m) for m in self.milestones)
         if self.precision == "fp16" and self.device == "cpu":
             raise ValueError("precision='fp16' needs a CUDA device (a gradient scaler on fp16 GPUs); use 'bf16' on CPUs")
-        for name in ("nesterov", "drop_last", "save_model", "progress", "channels_last"):
+        for name in ("nesterov", "drop_last", "save_model", "progress", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool) and not (name in ("progress", "channels_last")
                                                                   and getattr(self, name) is None):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")

@@ -16,7 +16,7 @@ from torch import nn
 from ltzoo.engine import builders as B
 from ltzoo.engine.checkpoint import capture_rng_state, restore_rng_state
 from ltzoo.engine.config import TrainConfig
-from ltzoo.engine.distributed import DistInfo, gather_objects
+from ltzoo.engine.distributed import DistInfo, gather_objects, wrap_ddp
 from ltzoo.engine.objective import TrainForward
 from ltzoo.engine.resume_check import check_checkpoint_fits
 from ltzoo.engine.schedule import build_scheduler
@@ -54,6 +54,12 @@ class RunParts:
     def train_forward(self) -> TrainForward:
         """The :class:`~ltzoo.engine.objective.TrainForward` of this run (precision, memory format)."""
         return TrainForward(self.model, self.cfg.precision, self.channels_last)
+
+    def training_callable(self, device: torch.device) -> nn.Module:
+        """The forward the training loop calls: :meth:`train_forward`, DDP-wrapped under a process
+        group, then compiled when ``cfg.compile`` (the weights stay those of ``self.model``)."""
+        forward = wrap_ddp(self.train_forward(), device)
+        return torch.compile(forward) if self.cfg.compile else forward
 
 
 def build_parts(cfg: TrainConfig, train_set: Any, class_counts: Sequence[float], info: DistInfo) -> RunParts:

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from ltzoo.engine import builders as B
 from ltzoo.engine.checkpoint import load_checkpoint, save_checkpoint
 from ltzoo.engine.config import TrainConfig
-from ltzoo.engine.distributed import all_reduce_sum, barrier, gather_objects, init_distributed, wrap_ddp
+from ltzoo.engine.distributed import all_reduce_sum, barrier, gather_objects, init_distributed
 from ltzoo.engine.epoch import progress_enabled, to_device
 from ltzoo.engine.evaluation import evaluate_run, group_split_fields, limit_test_set, resolve_group_split, write_json
 from ltzoo.engine.parts import RunParts, load_parts_state, parts_state
@@ -228,7 +228,7 @@ def train_fixmatch(cfg: SSLConfig | TrainConfig | Mapping[str, Any], labeled_set
                           stacklevel=2)
     if epoch0 == 0 and info.world_size > 1:
         B.seed_everything(cfg.seed + 1000 * info.rank)  # distinct augmentation streams per process
-    forward = wrap_ddp(parts.train_forward(), info.device)
+    forward = parts.training_callable(info.device)
     progress = progress_enabled(cfg.progress) and main
     test_loader = B.build_eval_loader(limit_test_set(test_set, cfg.max_eval_samples), cfg.eval_batch_size,
                                       cfg.num_workers)

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from ltzoo.engine.builders import build_eval_loader, epoch_generator, seed_everything
 from ltzoo.engine.checkpoint import load_checkpoint, save_checkpoint
 from ltzoo.engine.config import TrainConfig
-from ltzoo.engine.distributed import barrier, init_distributed, wrap_ddp
+from ltzoo.engine.distributed import barrier, init_distributed
 from ltzoo.engine.epoch import progress_enabled, train_one_epoch
 from ltzoo.engine.evaluation import evaluate_run, group_split_fields, limit_test_set, resolve_group_split, write_json
 from ltzoo.engine.objective import mixer_extras
@@ -126,7 +126,7 @@ def train_supervised(
                           stacklevel=2)
     if epoch0 == 0 and info.world_size > 1:
         seed_everything(cfg.seed + 1000 * info.rank)  # distinct augmentation streams per process
-    forward = wrap_ddp(parts.train_forward(), info.device)
+    forward = parts.training_callable(info.device)
     progress = progress_enabled(cfg.progress) and main
     test_loader = build_eval_loader(limit_test_set(test_set, cfg.max_eval_samples), cfg.eval_batch_size,
                                     cfg.num_workers)

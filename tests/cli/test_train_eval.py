@@ -23,6 +23,8 @@ def test_config_file_then_flags_then_set(tmp_path):
     assert cfg.milestones == [1, 2] and cfg.output_dir == "runs/my_run"
     with pytest.raises(ValueError, match="unknown config keys"):
         config_from_args(build_parser().parse_args(["train", "--set", "epoch=3"]))
+    assert cfg.compile is False
+    assert config_from_args(build_parser().parse_args(["train", "--compile"])).compile is True
 
 
 def test_train_then_eval_run_folder_checkpoint_and_model(tmp_path, capsys):

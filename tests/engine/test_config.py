@@ -32,7 +32,7 @@ def test_unknown_key_lists_valid_keys():
     ({"epochs": 0}, "epochs"), ({"lr": 0.0}, "lr"), ({"lr": float("nan")}, "lr"), ({"schedule": "poly"}, "schedule"),
     ({"ema_decay": 1.0}, "ema_decay"), ({"milestones": [1.5]}, "milestones"), ({"batch_size": True}, "batch_size"),
     ({"data": "mnist"}, "data"), ({"device": "tpu"}, "device"), ({"imb_ratio": 0.5}, "imb_ratio"),
-    ({"nesterov": True, "momentum": 0.0}, "nesterov"),
+    ({"nesterov": True, "momentum": 0.0}, "nesterov"), ({"compile": "yes"}, "compile must be a bool"),
 ])
 def test_bad_values_name_the_field(changes, match):
     with pytest.raises((ValueError, TypeError), match=match):
