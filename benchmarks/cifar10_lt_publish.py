@@ -38,7 +38,7 @@ def tag_of(row: str) -> str:
     return f"{DATASET}_{row}"
 
 
-def publish_row(row: str, work_dir: str | Path, schedule: str = "full", seed: int = 0, precision: str = "bf16",
+def publish_row(row: str, work_dir: str | Path, schedule: str = "full", seed: int = 0, precision: str = "fp32",
                 model_dir: str | Path = MODEL_CARDS, registry: str | Path | None = None) -> Path:
     """Write one row's model folder and registry entry from its finished run.
 

@@ -43,7 +43,7 @@ def test_bad_rows_and_schedules_are_refused():
         row_config("ce", "cpu", 0, variant="norm")
 
 
-def _run(row, seed, top1, hmean, precision="bf16", variant=None, per_class=None):
+def _run(row, seed, top1, hmean, precision="fp32", variant=None, per_class=None):
     m = {"top1": top1, "many": 90.0, "medium": 70.0, "few": 50.0 + seed, "hmean": hmean, "gmean": hmean + 1,
          "lowest": 30.0}
     return {"row": row, "variant": variant, "seed": seed, "precision": precision, "metrics": m, "train_s": 100.0 + seed,
@@ -117,9 +117,12 @@ def test_report_writes_the_result_table_and_plot(tmp_path, monkeypatch):
                            controls={c: ctrl for c in ("posttrain_only", "full_lt_finetune", "one_subset_finetune")})
             else:
                 rec["config"] = {"loss": "ce"}
-            folder = run_dir(work, "cpu", row, seed, "bf16")
+            folder = run_dir(work, "cpu", row, seed, "fp32")
             folder.mkdir(parents=True)
             (folder / "done.json").write_text(json.dumps(rec))
+    other = run_dir(work, "cpu", "ce", 0, "bf16")  # another precision: not in the default (fp32) table
+    other.mkdir(parents=True)
+    (other / "done.json").write_text(json.dumps({**_run("ce", 0, 10.0, 10.0, precision="bf16"), "config": {}}))
     assert main(["report", "--schedule", "cpu", "--work-dir", str(work)]) == 0
     result = json.loads((tmp_path / "results" / "cifar10_lt_cpu.json").read_text())
     assert set(result["rows"]) == {"ce", "btm_la"}
