@@ -26,9 +26,9 @@ def _fake_run(work, row="bmls_ms"):
     from benchmarks.cifar10_lt import GROUPS, row_config, run_dir
     from ltzoo.metrics import summarize
 
-    folder = run_dir(work, "full", row, 0, "bf16")
+    folder = run_dir(work, "full", row, 0, "fp32")
     torch.manual_seed(0)
-    cfg = row_config(row, "full", 0, "bf16", root="/data", output_dir=folder)
+    cfg = row_config(row, "full", 0, "fp32", root="/data", output_dir=folder)
     model = ltzoo.create_model("resnet32", num_classes=10, head=cfg.head).eval()
     ltzoo.save_pretrained(model, folder / "model", class_counts=COUNTS, recipe=cfg.to_dict())
     rng = np.random.default_rng(0)
