@@ -46,6 +46,7 @@ LABELS = {"ce": "CE", "ce_mixup": "CE + mixup", "cbs_mixup": "class-balanced sam
 # Options measured against a row's default: name -> TrainConfig changes.
 VARIANTS: dict[str, dict[str, Any]] = {
     "feature_norm": {"model_args": {"head_args": {"feature_norm": True}}},  # WETF: BN + L2 before the ETF
+    "fixed_targets": {"loss_args": {"rescale_targets": False}},  # DR: the paper's unit targets, no batch rescale
 }
 SCHEDULES: dict[str, dict[str, Any]] = {
     "full": {"epochs": 200, "milestones": [160, 180], "seeds": [0]},

@@ -6,9 +6,13 @@ normalisation itself, then regresses h . m_y onto ||m_y|| * ||h||:
 
     loss_i = 0.5 * (h_i . m_{y_i} - ||m_{y_i}|| * ||h_i||)^2 / ||h_i||   (norms detached)
 
-With ``rescale_targets=True`` (the official code's ``GivenEw``), each class present in the batch
-has its target vector scaled by sqrt(gamma / count_in_batch), gamma = B / (classes present);
-absent classes keep 1. Evaluation uses the head's logits, i.e. the unscaled ETF.
+By default (``rescale_targets=True``, the official code's ``GivenEw``, on in every one of its
+configs) each class present in the batch has its target vector scaled by
+sqrt(gamma / count_in_batch), gamma = B / (classes present); absent classes keep 1. The paper's
+equation has fixed norms; the rescale is what makes the loss weigh a batch's rare classes up (a
+squared target length of gamma / count), and without it a CIFAR-10-LT model all but ignores the
+tail. ``rescale_targets=False`` is the equation as printed. Evaluation uses the head's logits,
+i.e. the unscaled ETF.
 
 Under mixup the loss is lam * L(h, y_a) + (1 - lam) * L(h, y_b) on ONE normalised feature
 batch h (as the ETF paper's code): :meth:`DotRegressionLoss.prepare` runs the head's BatchNorm
@@ -58,7 +62,8 @@ class DotRegressionLoss(nn.Module):
     Args:
         head: The :class:`~ltzoo.heads.etf.ETFHead` (BatchNorm + L2 norm + fixed ETF).
         reduction: "mean", "sum" or "none".
-        rescale_targets: Scale each present class's target by sqrt(gamma / count_in_batch).
+        rescale_targets: Scale each present class's target by sqrt(gamma / count_in_batch) (default,
+            as the authors' code); False: the fixed unit targets of the paper's equation.
         reg_lambda: Weight of the feature-norm regulariser reg_lambda * ||h|| (default 0).
         class_counts: Accepted and ignored, so every loss can be built with the same call.
     """
@@ -67,7 +72,7 @@ class DotRegressionLoss(nn.Module):
         self,
         head: ETFHead,
         reduction: str = "mean",
-        rescale_targets: bool = False,
+        rescale_targets: bool = True,
         reg_lambda: float = 0.0,
         class_counts: Any = None,
     ) -> None:

@@ -34,6 +34,17 @@ def test_rows_name_the_components_the_table_says():
     assert BASE["imb_ratio"] == 100
 
 
+def test_etf_dr_row_rescales_dr_targets_as_the_authors_code_and_the_variant_does_not():
+    import ltzoo
+    from ltzoo.engine.builders import build_loss
+
+    for variant, expected in ((None, True), ("fixed_targets", False)):
+        cfg = row_config("etf_dr", "cpu", 0, variant=variant)
+        model = ltzoo.create_model(cfg.model, num_classes=10, head=cfg.head)
+        loss = build_loss(cfg.loss, model, [500] * 10, cfg.loss_args)
+        assert type(loss).__name__ == "DotRegressionLoss" and loss.rescale_targets is expected
+
+
 def test_bad_rows_and_schedules_are_refused():
     with pytest.raises(ValueError, match="row must be one of"):
         row_config("bmls", "cpu", 0)

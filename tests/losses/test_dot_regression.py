@@ -38,12 +38,13 @@ def simplex_etf_cols(head):
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_dr_matches_written_out_formula(reduction):
     head = _head()
-    loss = ltzoo.create_loss("dot_regression", head=head, reduction=reduction)
     x, y = torch.randn(5, 6, dtype=torch.float64), torch.tensor([0, 1, 3, 3, 2])
-    ref = _reference(head, x, y)
-    exp = {"none": ref, "sum": ref.sum(), "mean": ref.mean()}[reduction]
-    assert torch.allclose(loss(x, y), exp)
-    assert exp.abs().sum() > 0
+    for rescale, scales in ((False, None), (True, [1.25 ** 0.5, 1.25 ** 0.5, 1.25 ** 0.5, 0.625 ** 0.5])):
+        loss = ltzoo.create_loss("dot_regression", head=head, reduction=reduction, rescale_targets=rescale)
+        ref = _reference(head, x, y, scales=scales)  # gamma = 5 / 4: class 3 (twice) sqrt(5/8), others sqrt(5/4)
+        exp = {"none": ref, "sum": ref.sum(), "mean": ref.mean()}[reduction]
+        assert torch.allclose(loss(x, y), exp)
+        assert exp.abs().sum() > 0
 
 
 def test_dr_rescaled_targets_hand_computed():
@@ -55,14 +56,15 @@ def test_dr_rescaled_targets_hand_computed():
     loss = DotRegressionLoss(head, reduction="none", rescale_targets=True)
     ref = _reference(head, x, y, scales=[math.sqrt(2 / 3), math.sqrt(2.0), 1.0])
     assert torch.allclose(loss(x, y), ref)
-    assert not torch.allclose(DotRegressionLoss(head, reduction="none")(x, y), ref)
+    assert torch.allclose(DotRegressionLoss(head, reduction="none")(x, y), ref)  # the default, as the authors' code
+    assert not torch.allclose(DotRegressionLoss(head, reduction="none", rescale_targets=False)(x, y), ref)
 
 
 def test_dr_reg_lambda_and_gradients_reach_bn_only():
     head = _head()
     x, y = torch.randn(5, 6, dtype=torch.float64, requires_grad=True), torch.tensor([0, 1, 2, 3, 0])
-    base = DotRegressionLoss(head, reduction="sum")(x, y)
-    reg = DotRegressionLoss(head, reduction="sum", reg_lambda=0.3)(x, y)
+    base = DotRegressionLoss(head, reduction="sum", rescale_targets=False)(x, y)
+    reg = DotRegressionLoss(head, reduction="sum", rescale_targets=False, reg_lambda=0.3)(x, y)
     assert torch.allclose(reg, _reference(head, x, y, reg=0.3).sum())
     assert torch.allclose(reg - base, torch.tensor(0.3 * 5, dtype=torch.float64))  # ||h|| = 1 after L2 norm
     base.backward()
