@@ -11,7 +11,10 @@ autocast cost CE more than the parity criterion allows (``benchmarks/bench_preci
 
 Each run lives in its own folder under ``--work-dir`` (``<schedule>/<row>[+<variant>]/seed<k>_<precision>``),
 resumes from its ``last.pt`` when restarted, and is finished when ``done.json`` is there: the metrics
-of ``ltzoo eval`` on the saved model, the training seconds summed over restarts and the config.
+of ``ltzoo eval`` on the saved model, the training seconds summed over restarts and the config. A
+finished run's record is also copied to ``--record-dir`` (default
+``benchmarks/results/cifar10_lt_runs/<schedule>/<row>[+<variant>]/seed<k>_<precision>.json``, kept
+in the repository), and ``report`` reads both, so the table survives the loss of the run folders.
 
     python -m benchmarks.cifar10_lt run --schedule cpu --rows ce bmls_ms --seeds 0 1 2 --precision fp32
     python -m benchmarks.cifar10_lt report --schedule cpu      # result JSON, markdown table, per-class plot
@@ -175,10 +178,48 @@ def train_row(row: str, schedule: str, seed: int, precision: str, work_dir: str 
     return record
 
 
-def load_runs(work_dir: str | os.PathLike, schedule: str) -> list[dict[str, Any]]:
-    """Every finished run (``done.json``) of a schedule under ``work_dir``."""
+RECORDS_DIR = Path(__file__).resolve().parent / "results" / "cifar10_lt_runs"
+
+
+def record_path(record_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Where a finished run's record is kept under ``record_dir``."""
+    return (Path(record_dir) / record["schedule"] / run_name(record["row"], record.get("variant"))
+            / f"seed{record['seed']}_{record['precision']}.json")
+
+
+def keep_record(record: dict[str, Any], record_dir: str | os.PathLike | None = None) -> Path:
+    """Write a finished run's record under ``record_dir`` (default :data:`RECORDS_DIR`), atomically.
+
+    Args:
+        record: A ``done.json`` record of :func:`train_row` or ``train_btm_row``.
+        record_dir: The records' root.
+
+    Returns:
+        The record's path.
+    """
+    from ltzoo.files import write_bytes_atomic
+
+    path = record_path(RECORDS_DIR if record_dir is None else record_dir, record)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, json.dumps(record, indent=1).encode())
+    return path
+
+
+def _run_key(record: dict[str, Any]) -> tuple:
+    return record["row"], record.get("variant"), record["seed"], record["precision"]
+
+
+def load_runs(work_dir: str | os.PathLike, schedule: str,
+              record_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every finished run of a schedule: ``done.json`` under ``work_dir``, then the kept records of
+    ``record_dir`` (default :data:`RECORDS_DIR`) that no run folder has (a run folder wins)."""
     base = Path(work_dir) / schedule
-    return [json.loads(p.read_text()) for p in sorted(base.glob("*/*/done.json"))]
+    runs = {_run_key(r): r for r in (json.loads(p.read_text()) for p in sorted(base.glob("*/*/done.json")))}
+    kept = Path(RECORDS_DIR if record_dir is None else record_dir) / schedule
+    for path in sorted(kept.glob("*/*.json")):
+        record = json.loads(path.read_text())
+        runs.setdefault(_run_key(record), record)
+    return sorted(runs.values(), key=lambda r: (r["row"], str(r.get("variant")), r["seed"], r["precision"]))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -193,6 +234,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 else:
                     rec = train_row(row, args.schedule, seed, precision, args.work_dir, args.root, args.variant,
                                     args.threads, args.device)
+                keep_record(rec, args.record_dir)
                 m = rec["metrics"]
                 print(f"{run_name(row, args.variant)} seed {seed} {precision}: top-1 {m['top1']:.2f}, "
                       f"few {m['few']:.2f}, H-mean {m['hmean']:.2f} ({rec['train_s']:.0f} s)", flush=True)
@@ -206,7 +248,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from benchmarks.cifar10_lt_report import group_runs, markdown_table, per_class_figure, seed_stats, summarize_group
     from ltzoo.files import write_bytes_atomic
 
-    groups = group_runs(load_runs(args.work_dir, args.schedule))
+    groups = group_runs(load_runs(args.work_dir, args.schedule, args.record_dir))
     precision = args.precision[0]
     rows, table, curves, counts = {}, [], [], None
     for row in ROWS:
@@ -281,6 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--precision", nargs="+", choices=["fp32", "bf16", "fp16"], default=["fp32"],
                        help="fp32 by default: bf16 did not keep CE's accuracy (benchmarks/bench_precision_parity.py)")
         p.add_argument("--variant", choices=list(VARIANTS), default=None)
+        if name in ("run", "report"):
+            p.add_argument("--record-dir", default=str(RECORDS_DIR),
+                           help="where finished runs' records are kept (and read by report)")
         if name in ("report", "publish"):
             p.add_argument("--work-dir", default="runs/cifar10_lt")
             p.set_defaults(func=_cmd_report if name == "report" else _cmd_publish)

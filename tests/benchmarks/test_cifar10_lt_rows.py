@@ -57,7 +57,7 @@ def test_bad_rows_and_schedules_are_refused():
 def _run(row, seed, top1, hmean, precision="fp32", variant=None, per_class=None):
     m = {"top1": top1, "many": 90.0, "medium": 70.0, "few": 50.0 + seed, "hmean": hmean, "gmean": hmean + 1,
          "lowest": 30.0}
-    return {"row": row, "variant": variant, "seed": seed, "precision": precision, "metrics": m, "train_s": 100.0 + seed,
+    return {"row": row, "variant": variant, "schedule": "cpu", "seed": seed, "precision": precision, "metrics": m, "train_s": 100.0 + seed,
             "per_class": per_class or [float(seed)] * 10, "class_counts": [5000] * 10}
 
 
@@ -99,6 +99,23 @@ def test_finished_runs_are_read_from_their_folders(tmp_path):
     assert [(r["row"], r["seed"]) for r in runs] == [("ce", 0), ("ce", 1)]
     assert run_dir(tmp_path, "cpu", "bmls_ms_wetf", 1, "fp32", "feature_norm").name == "seed1_fp32"
     assert run_dir(tmp_path, "cpu", "bmls_ms_wetf", 1, "fp32", "feature_norm").parent.name == "bmls_ms_wetf+feature_norm"
+
+
+def test_kept_records_fill_in_runs_whose_folders_are_gone(tmp_path):
+    from benchmarks.cifar10_lt import keep_record
+
+    kept = tmp_path / "kept"
+    path = keep_record(_run("ce", 0, 61.0, 50.0), kept)
+    assert path == kept / "cpu" / "ce" / "seed0_fp32.json" and json.loads(path.read_text())["metrics"]["top1"] == 61.0
+    keep_record({**_run("la", 1, 65.0, 55.0), "variant": "feature_norm"}, kept)
+    assert (kept / "cpu" / "la+feature_norm" / "seed1_fp32.json").is_file()
+    folder = run_dir(tmp_path / "runs", "cpu", "ce", 0, "fp32")  # a run folder beats the kept copy
+    folder.mkdir(parents=True)
+    (folder / "done.json").write_text(json.dumps(_run("ce", 0, 62.0, 50.0)))
+    runs = load_runs(tmp_path / "runs", "cpu", kept)
+    assert [(r["row"], r.get("variant"), r["seed"], r["metrics"]["top1"]) for r in runs] == [
+        ("ce", None, 0, 62.0), ("la", "feature_norm", 1, 65.0)]
+    assert load_runs(tmp_path / "nothing", "full", kept) == []
 
 
 def test_btm_verdict_compares_with_the_best_control():
