@@ -17,6 +17,7 @@ finished run's record is also copied to ``--record-dir`` (default
 in the repository), and ``report`` reads both, so the table survives the loss of the run folders.
 
     python -m benchmarks.cifar10_lt run --schedule cpu --rows ce bmls_ms --seeds 0 1 2 --precision fp32
+    python -m benchmarks.cifar10_lt run --schedule cpu   # every row and seed not finished or kept yet
     python -m benchmarks.cifar10_lt report --schedule cpu      # result JSON, markdown table, per-class plot
     python -m benchmarks.cifar10_lt config --row bmls_ms --schedule full   # the row's TrainConfig as JSON
     python -m benchmarks.cifar10_lt publish --schedule full    # model_cards/<arch.tag>/ + published.json
@@ -222,6 +223,12 @@ def load_runs(work_dir: str | os.PathLike, schedule: str,
     return sorted(runs.values(), key=lambda r: (r["row"], str(r.get("variant")), r["seed"], r["precision"]))
 
 
+def _report_line(rec: dict[str, Any]) -> str:
+    m = rec["metrics"]
+    return (f"{run_name(rec['row'], rec.get('variant'))} seed {rec['seed']} {rec['precision']}: top-1 {m['top1']:.2f}, "
+            f"few {m['few']:.2f}, H-mean {m['hmean']:.2f} ({rec['train_s']:.0f} s)")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     if not args.root:
         raise SystemExit("--root (or LTZOO_CIFAR10_JPEG) must name the CIFAR-10 JPEG tree")
@@ -229,15 +236,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for seed in seeds:  # seed-major: a partial pass still has every row at the first seeds
         for row in args.rows:
             for precision in args.precision:
+                variant = None if row in BTM_ROWS else args.variant
+                key = {"schedule": args.schedule, "row": row, "variant": variant, "seed": seed, "precision": precision}
+                kept = record_path(args.record_dir, key)
+                folder = run_dir(args.work_dir, args.schedule, row, seed, precision, variant)
+                if kept.is_file() and not (folder / "done.json").exists() and not args.rerun_kept:
+                    print(f"{_report_line(json.loads(kept.read_text()))}: kept record, skipped", flush=True)
+                    continue
                 if row in BTM_ROWS:
+                    stage1 = BTM_ROWS[row]["stage1"]  # its saved model is needed, even when its record is kept
+                    if not (run_dir(args.work_dir, args.schedule, stage1, seed, precision) / "done.json").exists():
+                        keep_record(train_row(stage1, args.schedule, seed, precision, args.work_dir, args.root,
+                                              None, args.threads, args.device), args.record_dir)
                     rec = train_btm_row(row, args.schedule, seed, precision, args.work_dir, args.root, args.device)
                 else:
-                    rec = train_row(row, args.schedule, seed, precision, args.work_dir, args.root, args.variant,
+                    rec = train_row(row, args.schedule, seed, precision, args.work_dir, args.root, variant,
                                     args.threads, args.device)
                 keep_record(rec, args.record_dir)
-                m = rec["metrics"]
-                print(f"{run_name(row, args.variant)} seed {seed} {precision}: top-1 {m['top1']:.2f}, "
-                      f"few {m['few']:.2f}, H-mean {m['hmean']:.2f} ({rec['train_s']:.0f} s)", flush=True)
+                print(_report_line(rec), flush=True)
     return 0
 
 
@@ -339,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--work-dir", default="runs/cifar10_lt", help="run folders (keep outside the repository)")
             p.add_argument("--threads", type=int, default=2)
             p.add_argument("--device", default="auto")
+            p.add_argument("--rerun-kept", action="store_true",
+                           help="train runs whose record is kept but whose folder is gone (default: skip them)")
             p.set_defaults(func=_cmd_run)
         else:
             p.add_argument("--row", choices=list(ROWS), required=True)

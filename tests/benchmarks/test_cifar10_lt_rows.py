@@ -159,3 +159,33 @@ def test_report_writes_the_result_table_and_plot(tmp_path, monkeypatch):
     table = (tmp_path / "results" / "cifar10_lt_cpu.md").read_text()
     assert "| CE | 70.5 ± 0.7 |" in table and "control: full lt finetune" in table
     assert (tmp_path / "results" / "cifar10_lt_cpu_per_class.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_run_skips_kept_records_but_retrains_a_stage1_whose_model_a_btm_row_needs(tmp_path, monkeypatch):
+    import benchmarks.cifar10_lt as c10
+
+    calls = []
+
+    def fake_train(row, schedule, seed, precision, work_dir, root, variant=None, *rest):
+        calls.append(row)
+        rec = {**_run(row, seed, 60.0, 50.0, precision), "schedule": schedule}
+        folder = c10.run_dir(work_dir, schedule, row, seed, precision, variant)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "done.json").write_text(json.dumps(rec))
+        return rec
+
+    monkeypatch.setattr(c10, "train_row", fake_train)
+    monkeypatch.setattr(c10, "train_btm_row", fake_train)
+    kept, work = tmp_path / "kept", tmp_path / "runs"
+    for row in ("ce", "la"):
+        c10.keep_record(_run(row, 0, 61.0, 50.0), kept)
+    args = ["run", "--schedule", "cpu", "--seeds", "0", "--root", "/data", "--work-dir", str(work),
+            "--record-dir", str(kept)]
+    assert c10.main([*args, "--rows", "ce", "ce_mixup"]) == 0
+    assert calls == ["ce_mixup"]  # ce: kept record, no folder -> skipped
+    assert (kept / "cpu" / "ce_mixup" / "seed0_fp32.json").is_file()
+    assert c10.main([*args, "--rows", "btm_la"]) == 0
+    assert calls == ["ce_mixup", "la", "btm_la"]  # la's record was kept, but BTM needs its model
+    assert json.loads((kept / "cpu" / "btm_la" / "seed0_fp32.json").read_text())["row"] == "btm_la"
+    assert c10.main([*args, "--rows", "ce", "--rerun-kept"]) == 0
+    assert calls[-1] == "ce"
