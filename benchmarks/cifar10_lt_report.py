@@ -50,9 +50,9 @@ def paired_difference(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], 
             "mean_b": round(float(np.mean([y for _, _, y in pairs])), 2)}
 
 
-def markdown_table(rows: Sequence[tuple[str, dict[str, Any], str]]) -> str:
+def markdown_table(rows: Sequence[tuple[str, dict[str, Any], str]], paper_header: str = "paper top-1") -> str:
     """A markdown table: one line per (label, summary, paper cell); cells are seed mean ± std."""
-    lines = ["| method | " + " | ".join(HEADERS) + " | seeds | paper top-1 |",
+    lines = ["| method | " + " | ".join(HEADERS) + f" | seeds | {paper_header} |",
              "|---|" + "---:|" * len(HEADERS) + "---:|---:|"]
     for label, summary, paper in rows:
         stats = summary["stats"]
