@@ -10,8 +10,7 @@ By default (``rescale_targets=True``, the official code's ``GivenEw``, on in eve
 configs) each class present in the batch has its target vector scaled by
 sqrt(gamma / count_in_batch), gamma = B / (classes present); absent classes keep 1. The paper's
 equation has fixed norms; the rescale is what makes the loss weigh a batch's rare classes up (a
-squared target length of gamma / count), and without it a CIFAR-10-LT model all but ignores the
-tail. ``rescale_targets=False`` is the equation as printed. Evaluation uses the head's logits,
+squared target length of gamma / count). ``rescale_targets=False`` is the equation as printed. Evaluation uses the head's logits,
 i.e. the unscaled ETF.
 
 Under mixup the loss is lam * L(h, y_a) + (1 - lam) * L(h, y_b) on ONE normalised feature
