@@ -11,7 +11,8 @@ autocast cost CE more than the parity criterion allows (``benchmarks/bench_preci
 
 Each run lives in its own folder under ``--work-dir`` (``<schedule>/<row>[+<variant>]/seed<k>_<precision>``),
 resumes from its ``last.pt`` when restarted, and is finished when ``done.json`` is there: the metrics
-of ``ltzoo eval`` on the saved model, the training seconds summed over restarts and the config. A
+of ``ltzoo eval`` on the saved model, its recall on its own training images (``cifar10_lt_fit.py``), the
+training seconds summed over restarts and the config. A
 finished run's record is also copied to ``--record-dir`` (default
 ``benchmarks/results/cifar10_lt_runs/<schedule>/<row>[+<variant>]/seed<k>_<precision>.json``, kept
 in the repository), and ``report`` reads both, so the table survives the loss of the run folders.
@@ -19,6 +20,7 @@ in the repository), and ``report`` reads both, so the table survives the loss of
     python -m benchmarks.cifar10_lt run --schedule cpu --rows ce bmls_ms --seeds 0 1 2 --precision fp32
     python -m benchmarks.cifar10_lt run --schedule cpu   # every row and seed not finished or kept yet
     python -m benchmarks.cifar10_lt report --schedule cpu      # result JSON, markdown table, per-class plot
+    python -m benchmarks.cifar10_lt fit --schedule cpu --root DIR   # training recall of runs that lack it
     python -m benchmarks.cifar10_lt config --row bmls_ms --schedule full   # the row's TrainConfig as JSON
     python -m benchmarks.cifar10_lt publish --schedule full    # model_cards/<arch.tag>/ + published.json
 """
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from benchmarks.cifar10_lt_btm import BTM_ROWS, train_btm_row
+from benchmarks.cifar10_lt_fit import train_fit
 
 MIXUP = {"mixer": "mixup", "mixer_args": {"alpha": 1.0}}
 ROWS: dict[str, dict[str, Any]] = {
@@ -174,9 +177,36 @@ def train_row(row: str, schedule: str, seed: int, precision: str, work_dir: str 
               "train_s": round(train_s, 1), "epochs": cfg.epochs,
               "eval_command": f"ltzoo eval {folder / 'model'} --root <cifar10-jpeg>",
               "metrics": {k: summary[k] for k in METRICS}, "per_class": summary["per_class"],
-              "class_counts": [int(c) for c in train_set.class_counts], "config": cfg.to_dict()}
+              "class_counts": [int(c) for c in train_set.class_counts], "config": cfg.to_dict(),
+              "train_fit": train_fit(folder / "model", root, GROUPS, str(resolve_device(device)))}
     write_bytes_atomic(done, json.dumps(record, indent=1).encode())
     return record
+
+
+def add_train_fit(work_dir: str | os.PathLike, schedule: str, root: str, record_dir: str | os.PathLike | None = None,
+                  device: str = "cpu") -> list[Path]:
+    """Measure the training recall (:func:`~benchmarks.cifar10_lt_fit.train_fit`) of finished runs that lack it.
+
+    Every ``done.json`` of a table row under ``work_dir`` without a ``train_fit`` block gets one, in
+    the run folder and in its kept record under ``record_dir``.
+
+    Returns:
+        The run folders that were measured.
+    """
+    from ltzoo.files import write_bytes_atomic
+
+    measured = []
+    for done in sorted((Path(work_dir) / schedule).glob("*/*/done.json")):
+        record = json.loads(done.read_text())
+        if record["row"] not in ROWS or record.get("train_fit"):
+            continue
+        record["train_fit"] = train_fit(done.parent / "model", root, GROUPS, device)
+        write_bytes_atomic(done, json.dumps(record, indent=1).encode())
+        keep_record(record, record_dir)
+        print(f"{done.parent}: training recall mean {record['train_fit']['mean']:.1f}, "
+              f"few {record['train_fit']['few']:.1f}", flush=True)
+        measured.append(done.parent)
+    return measured
 
 
 RECORDS_DIR = Path(__file__).resolve().parent / "results" / "cifar10_lt_runs"
@@ -261,6 +291,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from benchmarks._common import RESULTS_DIR, write_result
     from benchmarks.cifar10_lt_btm import CONTROLS, btm_verdict
     from benchmarks.cifar10_lt_btm import LABELS as BTM_LABELS
+    from benchmarks.cifar10_lt_fit import fit_stats, fit_table
     from benchmarks.cifar10_lt_report import group_runs, markdown_table, per_class_figure, seed_stats, summarize_group
     from ltzoo.files import write_bytes_atomic
 
@@ -275,7 +306,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         paper = PAPER_TOP1.get(row)
         rows[row] = {"label": LABELS[row], "precision": precision, **summary,
                      "paper_top1": None if paper is None else {"top1": paper[0], "source": paper[1]},
-                     "config": runs[0]["config"]}
+                     "train_fit": fit_stats(runs), "config": runs[0]["config"]}
         table.append((LABELS[row], summary, "–" if paper is None else f"{paper[0]:.1f}"))
         curves.append((LABELS[row], summary["per_class_mean"]))
         counts = runs[0]["class_counts"]
@@ -303,14 +334,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
              f"{precision}, seed means")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     header = "paper top-1" if args.schedule == "full" else "paper top-1 (the papers' full schedules)"
-    write_bytes_atomic(RESULTS_DIR / f"{name}.md", (f"{title}\n\n" + markdown_table(table, header)).encode())
+    text = f"{title}\n\n" + markdown_table(table, header)
+    fits = [(LABELS[row], rows[row]["train_fit"], rows[row]) for row in ROWS if rows.get(row, {}).get("train_fit")]
+    if fits:
+        text += ("\nRecall on the training images themselves (no crop or flip), seed means, beside the test "
+                 "recall:\n\n" + fit_table(fits))
+    write_bytes_atomic(RESULTS_DIR / f"{name}.md", text.encode())
     write_bytes_atomic(RESULTS_DIR / f"{name}_per_class.png", per_class_figure(curves, counts, title))
     payload = {"data": {"dataset": "CIFAR-10-LT, imbalance 100 (shared JPEG copy, LDAM-DRW's images)",
                         "train_class_counts": counts, "num_test": 10000, "groups": GROUPS},
                "schedule": {"name": args.schedule, "epochs": sched["epochs"], "milestones": sched["milestones"]},
                "rows": rows, "table": f"{name}.md", "plot": f"{name}_per_class.png"}
     print(f"wrote {write_result(name, payload)}")
-    print(markdown_table(table, header))
+    print(text)
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    if not args.root:
+        raise SystemExit("--root (or LTZOO_CIFAR10_JPEG) must name the CIFAR-10 JPEG tree")
+    from ltzoo.engine.distributed import resolve_device
+
+    done = add_train_fit(args.work_dir, args.schedule, args.root, args.record_dir, str(resolve_device(args.device)))
+    print(f"measured {len(done)} run(s)")
     return 0
 
 
@@ -334,16 +380,21 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "config", "report", "publish"):
+    for name in ("run", "config", "report", "publish", "fit"):
         p = sub.add_parser(name)
         p.add_argument("--schedule", choices=list(SCHEDULES), default="cpu")
         p.add_argument("--precision", nargs="+", choices=["fp32", "bf16", "fp16"], default=["fp32"],
                        help="fp32 by default: bf16 did not keep CE's accuracy (benchmarks/bench_precision_parity.py)")
         p.add_argument("--variant", choices=list(VARIANTS), default=None)
-        if name in ("run", "report"):
+        if name in ("run", "report", "fit"):
             p.add_argument("--record-dir", default=str(RECORDS_DIR),
                            help="where finished runs' records are kept (and read by report)")
-        if name in ("report", "publish"):
+        if name == "fit":
+            p.add_argument("--work-dir", default="runs/cifar10_lt")
+            p.add_argument("--root", default=os.environ.get("LTZOO_CIFAR10_JPEG"))
+            p.add_argument("--device", default="auto")
+            p.set_defaults(func=_cmd_fit)
+        elif name in ("report", "publish"):
             p.add_argument("--work-dir", default="runs/cifar10_lt")
             p.set_defaults(func=_cmd_report if name == "report" else _cmd_publish)
             if name == "publish":
