@@ -38,30 +38,20 @@ def train_fit(model_dir: str | Path, root: str, groups: dict[str, Any], device: 
         ``per_class`` (percent, one per class), ``mean`` (the unweighted mean of ``per_class``),
         one mean per group, ``lowest``, and ``images`` (how many training images were scored).
     """
-    import torch
-
     from ltzoo.engine.builders import build_eval_loader
     from ltzoo.engine.data import build_datasets
     from ltzoo.engine.eval_checkpoint import load_for_eval
+    from ltzoo.metrics import evaluate
 
-    model, cfg, _ = load_for_eval(model_dir, device=device)
+    model, cfg, counts = load_for_eval(model_dir, device=device)
     if cfg is None:
         raise ValueError(f"{model_dir} records no training recipe, so its training images are unknown")
     train_set, test_set, _ = build_datasets(cfg.replace(data_root=str(root)))
     plain = train_set.subset(np.arange(len(train_set)), transform=test_set.transform)  # no crop, no flip
-    loader = build_eval_loader(plain, batch_size, 0)
-    k = len(plain.class_counts)
-    hits, seen = np.zeros(k), np.zeros(k)
-    model.eval()
-    with torch.inference_mode():
-        for x, y in loader:
-            pred = model(x.to(device)).argmax(1).cpu().numpy()
-            y = y.numpy()
-            np.add.at(seen, y, 1)
-            np.add.at(hits, y, pred == y)
+    seen = np.asarray(plain.class_counts)
     if (seen == 0).any():
         raise ValueError(f"classes {np.flatnonzero(seen == 0).tolist()} have no training image")
-    per_class = 100.0 * hits / seen
+    per_class = np.asarray(evaluate(model, build_eval_loader(plain, batch_size, 0), counts)["per_class"], dtype=float)
     return {"per_class": [round(float(v), 2) for v in per_class], "mean": round(float(per_class.mean()), 2),
             **{g: round(v, 2) for g, v in _group_means(per_class, groups).items()},
             "lowest": round(float(per_class.min()), 2), "images": int(seen.sum())}
