@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from benchmarks._common import machine
 from benchmarks.cifar10_lt_btm import BTM_ROWS, train_btm_row
 from benchmarks.cifar10_lt_fit import train_fit
 
@@ -178,7 +179,8 @@ def train_row(row: str, schedule: str, seed: int, precision: str, work_dir: str 
               "eval_command": f"ltzoo eval {folder / 'model'} --root <cifar10-jpeg>",
               "metrics": {k: summary[k] for k in METRICS}, "per_class": summary["per_class"],
               "class_counts": [int(c) for c in train_set.class_counts], "config": cfg.to_dict(),
-              "train_fit": train_fit(folder / "model", root, GROUPS, str(resolve_device(device)))}
+              "train_fit": train_fit(folder / "model", root, GROUPS, str(resolve_device(device))),
+              "machine": machine()}
     write_bytes_atomic(done, json.dumps(record, indent=1).encode())
     return record
 

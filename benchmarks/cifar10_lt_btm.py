@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._common import machine
+
 BTM_ROWS: dict[str, dict[str, str]] = {
     "btm_ce_mixup": {"stage1": "ce_mixup"},
     "btm_la": {"stage1": "la"},
@@ -120,7 +122,7 @@ def train_btm_row(row: str, schedule: str, seed: int, precision: str, work_dir: 
               "stage1_metrics": {k: round(float(report["stage1"][k]), 2) for k in KEYS},
               "merged_metrics": {k: round(float(report["merged"][k]), 2) for k in KEYS},
               "fc_stage": report["fc_stage"], "finetune_steps_total": steps, "controls": controls,
-              "config": {"stage1": cfg.to_dict(), "btm": report["config"]}}
+              "config": {"stage1": cfg.to_dict(), "btm": report["config"]}, "machine": machine()}
     write_bytes_atomic(done, json.dumps(record, indent=1).encode())
     return record
 

@@ -33,6 +33,8 @@ def summarize_group(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "per_seed": [{"seed": r["seed"], **{k: round(r["metrics"][k], 2) for k in METRICS}} for r in runs],
         "stats": {k: seed_stats([r["metrics"][k] for r in runs]) for k in METRICS},
         "train_s": [r["train_s"] for r in runs],
+        # the CPU / GPU each seed trained on (fp32 sums differ across CPU kinds), None where not recorded
+        "trained_on": [(r.get("machine") or {}).get("gpu") or (r.get("machine") or {}).get("cpu") for r in runs],
         "per_class_mean": [round(float(v), 2) for v in np.mean([r["per_class"] for r in runs], axis=0)],
     }
 

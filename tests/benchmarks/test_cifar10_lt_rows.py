@@ -83,6 +83,9 @@ def test_summary_table_and_per_class_means():
     runs = [_run("ce", 0, 70.0, 60.0), _run("ce", 1, 72.0, 62.0)]
     s = summarize_group(runs)
     assert s["stats"]["top1"]["mean"] == 71.0 and s["per_class_mean"] == [0.5] * 10 and s["train_s"] == [100.0, 101.0]
+    assert s["trained_on"] == [None, None]  # records kept before the machine was recorded
+    runs[0]["machine"], runs[1]["machine"] = {"cpu": "Xeon", "gpu": None}, {"cpu": "EPYC", "gpu": "H200"}
+    assert summarize_group(runs)["trained_on"] == ["Xeon", "H200"]
     table = markdown_table([("CE", s, "–")])
     lines = table.strip().splitlines()
     assert lines[0].startswith("| method | top-1 | many | medium | few | H-mean | G-mean | lowest |")

@@ -1,5 +1,9 @@
 """An interrupted and resumed run ends with the same weights as an uninterrupted one (CPU, same seed)."""
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,3 +106,31 @@ def test_fidelity_resume_equality_on_the_tensor_and_per_sample_paths(tmp_path, d
 
     parts = build_parts(cfg, train, train.class_counts, DistInfo(0, 1, 0, torch.device("cpu")))
     assert isinstance(parts.loader, TensorBatchLoader) == (data_path == "tensor")
+
+
+def test_a_run_resumed_in_a_fresh_process_matches_an_uninterrupted_one(tmp_path):
+    """Nothing a process holds (RNG streams, the decoded-image cache it wrote) changes a resumed run."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("test", 2)):
+        for c in range(10):
+            (tmp_path / "tree" / split / f"c{c}").mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                    tmp_path / "tree" / split / f"c{c}" / f"{i}.jpg")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+
+    def child(mode, out):
+        subprocess.run([sys.executable, "-m", "tests.recipes.resume_child", mode, str(tmp_path / "tree"),
+                        str(tmp_path / out)], check=True, cwd=root, env=env, capture_output=True)
+
+    child("straight", "a")
+    child("crash", "b")
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 1 and not (tmp_path / "b.pt").exists()
+    child("resume", "b")
+    assert (tmp_path / "a.epochs").read_text() == "0 1 2" and (tmp_path / "b.epochs").read_text() == "1 2"
+    a, b = torch.load(tmp_path / "a.pt"), torch.load(tmp_path / "b.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
