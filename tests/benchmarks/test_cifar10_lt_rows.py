@@ -192,3 +192,13 @@ def test_run_skips_kept_records_but_retrains_a_stage1_whose_model_a_btm_row_need
     assert json.loads((kept / "cpu" / "btm_la" / "seed0_fp32.json").read_text())["row"] == "btm_la"
     assert c10.main([*args, "--rows", "ce", "--rerun-kept"]) == 0
     assert calls[-1] == "ce"
+
+
+def test_paper_column_shows_ours_minus_the_paper_on_the_full_schedule():
+    from benchmarks.cifar10_lt import PAPER_TOP1, paper_cell
+
+    summary = {"stats": {"top1": {"mean": 77.25}}}
+    assert PAPER_TOP1["bmls_ms"][0] == 79.7  # REFERENCE.md: BMLS paper Table 1
+    assert paper_cell(PAPER_TOP1["bmls_ms"], summary, "full") == "79.7 (-2.5)"
+    assert paper_cell(PAPER_TOP1["bmls_ms"], summary, "cpu") == "79.7"
+    assert paper_cell(None, summary, "full") == "–"
