@@ -21,6 +21,20 @@ RECIPES = {
 }
 
 
+def _image_tree(root, suffix):
+    """A CIFAR-style train/test ImageFolder tree of random 32x32 images (8 / 2 a class, 10 classes)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("test", 2)):
+        for c in range(10):
+            (root / split / f"c{c}").mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                    root / split / f"c{c}" / f"{i}{suffix}")
+
+
 def _tensors_equal(a, b):
     if isinstance(a, torch.Tensor):
         return isinstance(b, torch.Tensor) and torch.equal(a, b)
@@ -76,20 +90,11 @@ def test_resume_warns_on_a_changed_recipe_and_needs_output_dir(digits, make_cfg,
 @pytest.mark.parametrize("data_path", ["tensor", "per_sample"])
 def test_fidelity_resume_equality_on_the_tensor_and_per_sample_paths(tmp_path, data_path):
     """A CIFAR-style image tree (crop + flip + normalise): interrupted + resumed == uninterrupted, on both paths."""
-    import numpy as np
-    from PIL import Image
-
     from ltzoo.engine.config import TrainConfig
     from ltzoo.engine.data import build_datasets
     from ltzoo.engine.tensor_loader import TensorBatchLoader
 
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 8), ("test", 2)):
-        for c in range(10):
-            (tmp_path / "cifar10" / split / f"c{c}").mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
-                    tmp_path / "cifar10" / split / f"c{c}" / f"{i}.png")
+    _image_tree(tmp_path / "cifar10", ".png")
     cfg = TrainConfig(model="small_cnn", data="cifar10", data_root=str(tmp_path / "cifar10"), imb_ratio=4, epochs=3,
                       batch_size=16, lr=0.05, warmup_epochs=1, schedule="cosine", num_threads=1, progress=False,
                       save_model=False, device="cpu", mixer="mixup", sampler="bmls", head="ms",
@@ -110,16 +115,7 @@ def test_fidelity_resume_equality_on_the_tensor_and_per_sample_paths(tmp_path, d
 
 def test_a_run_resumed_in_a_fresh_process_matches_an_uninterrupted_one(tmp_path):
     """Nothing a process holds (RNG streams, the decoded-image cache it wrote) changes a resumed run."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 8), ("test", 2)):
-        for c in range(10):
-            (tmp_path / "tree" / split / f"c{c}").mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
-                    tmp_path / "tree" / split / f"c{c}" / f"{i}.jpg")
+    _image_tree(tmp_path / "tree", ".jpg")
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
 
