@@ -77,6 +77,8 @@ def publish_row(row: str, work_dir: str | Path, schedule: str = "full", seed: in
                      f"{BTM_ROWS[row]['stage1'] + ' ' if row in BTM_ROWS else ''}{row} --seeds {seed} "
                      f"--precision {precision}",
         "config": record["config"]}
+    if record.get("machine"):
+        recipe["trained_on"] = record["machine"]  # CPU / GPU and library versions of the training run
     extra: dict[str, Any] = {}
     if row in PAPER_TOP1:
         extra["paper"] = {"top1": PAPER_TOP1[row][0], "source": PAPER_TOP1[row][1]}

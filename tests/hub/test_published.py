@@ -38,7 +38,8 @@ def _fake_run(work, row="bmls_ms"):
     (folder / "eval_metrics.json").write_text(json.dumps({**summary, "dataset": "cifar10_lt_r100"}, default=float))
     keys = ("top1", "many", "medium", "few", "hmean", "gmean", "lowest")
     (folder / "done.json").write_text(json.dumps({"row": row, "config": cfg.to_dict(), "class_counts": COUNTS,
-                                                  "metrics": {k: summary[k] for k in keys}}))
+                                                  "metrics": {k: summary[k] for k in keys},
+                                                  "machine": {"cpu": "Test CPU", "gpu": None}}))
     return model, summary
 
 
@@ -72,6 +73,7 @@ def test_publishing_a_run_makes_a_loadable_named_checkpoint(tmp_path, offline, m
         pcfg = config["pretrained_cfg"]
         assert pcfg["metrics"]["top1"] == pytest.approx(summary["top1"]) and pcfg["class_counts"] == COUNTS
         assert pcfg["recipe"]["schedule"] == "full" and pcfg["recipe"]["epochs"] == 200
+        assert pcfg["recipe"]["trained_on"]["cpu"] == "Test CPU" and '"trained_on"' in str(card)
         assert "python -m benchmarks.cifar10_lt run --schedule full --rows bmls_ms --seeds 0" in pcfg["recipe"]["reproduce"]
         assert pcfg["extra_metrics"]["paper"]["top1"] == 79.7  # the paper's number beside ours
         assert f'ltzoo.create_model("{name}", pretrained=True)' in str(card)
